@@ -1,0 +1,50 @@
+# marketo-pipeline: every command a newcomer or CI needs. `make test` and `make run` set up what they use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SIM_PORT ?= 8089
+
+.PHONY: help venv test lint format bench simulate run clean
+
+help:
+	@echo "make test      lint, type check, unit and integration tests (sets up .venv)"
+	@echo "make run       the local stack with a demo load (see README)"
+	@echo "make simulate  the Marketo simulator on 127.0.0.1:$(SIM_PORT)"
+	@echo "make bench     the benchmarks; writes bench/results/latest.json"
+	@echo "make lint      ruff, ruff format --check, mypy --strict"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+simulate: $(STAMP)
+	$(BIN)/marketo-pipeline simulate --port $(SIM_PORT)
+
+# The streaming service joins this target with the Kafka work; for now it serves the simulator
+# with Marketo's limits on, which is what the service will talk to.
+run: $(STAMP)
+	$(BIN)/marketo-pipeline simulate --port $(SIM_PORT) --marketo-limits
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,165 @@
+"""Settings: `config/pipeline.toml` overridden by `PIPELINE_<SECTION>__<KEY>` environment variables.
+
+Loaded once at start into one frozen object; a wrong value stops start-up with a ConfigError that
+names the key (`deliver.max_concurrency`), never its secret value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from pipeline.errors import ConfigError
+
+DEFAULT_CONFIG_PATH: Final = Path("config/pipeline.toml")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Where events come from and where results and dead letters go."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    input_topic: str = "leads.changes"
+    results_topic: str = "leads.results"
+    dlq_topic: str = "leads.dlq"
+    group_id: str = "marketo-pipeline"
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for address in value.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:  # noqa: PLR2004
+                msg = f"expected HOST:PORT[,HOST:PORT...], got {value!r}"
+                raise ValueError(msg)
+        return value
+
+
+class MarketoSettings(_Section):
+    """The Marketo SOAP endpoint and its credentials."""
+
+    endpoint: str = "http://127.0.0.1:8089/soap/mktows/2_2"
+    user_id: str = "demo_user"
+    secret_key: SecretStr = SecretStr("demo-secret-key")
+    dedup_enabled: bool = True
+    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    max_response_bytes: PositiveInt = 16 * 1024 * 1024
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            msg = f"expected an http:// or https:// URL, got {value!r}"
+            raise ValueError(msg)
+        return value
+
+
+class DedupeSettings(_Section):
+    """How long events of one lead are merged before the record moves on."""
+
+    window_ms: NonNegativeInt = 1000
+
+
+class BatchSettings(_Section):
+    """How full a call gets and how long a partial one waits."""
+
+    max_wait_ms: NonNegativeInt = 500
+    max_leads: Annotated[int, Field(gt=0, le=300)] = 300
+    max_mobjects: Annotated[int, Field(gt=0, le=100)] = 100
+
+
+class DeliverSettings(_Section):
+    """Concurrency, Marketo's limits, and the retry policy."""
+
+    max_concurrency: PositiveInt = 10
+    calls_per_20s: PositiveInt = 100
+    daily_quota: PositiveInt = 10_000
+    max_attempts: PositiveInt = 8
+    backoff_base_ms: PositiveInt = 200
+    backoff_max_ms: PositiveInt = 30_000
+
+
+class HttpSettings(_Section):
+    """The operations endpoint: /metrics, /healthz, /readyz."""
+
+    port: Annotated[int, Field(ge=0, lt=65536)] = 9108
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, one section per stage."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIPELINE_", env_nested_delimiter="__", frozen=True, extra="forbid", case_sensitive=False
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    marketo: MarketoSettings = MarketoSettings()
+    dedupe: DedupeSettings = DedupeSettings()
+    batch: BatchSettings = BatchSettings()
+    deliver: DeliverSettings = DeliverSettings()
+    http: HttpSettings = HttpSettings()
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings with every secret replaced, for the start-up log."""
+        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def _describe(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails is a TypedDict
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"]
+    if key.endswith("secret_key") or error["type"] == "extra_forbidden":
+        return f"config key {key}: {message}"
+    return f"config key {key}: {message} (got {error['input']!r})"
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:  # noqa: ANN401
+    """Settings from `path` (default config/pipeline.toml when present), the environment, then `overrides`.
+
+    Raises ConfigError naming the first wrong key.
+    """
+    toml_file = path if path is not None else (DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None)
+    if path is not None and not path.is_file():
+        msg = f"config file {path} does not exist"
+        raise ConfigError(msg)
+    if toml_file is not None:
+        try:
+            tomllib.loads(toml_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            msg = f"config file {toml_file} is not valid TOML: {exc}"
+            raise ConfigError(msg) from exc
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            del dotenv_settings, file_secret_settings
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if toml_file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+            return tuple(sources)
+
+    try:
+        return _FromFile(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(error) for error in exc.errors())) from exc

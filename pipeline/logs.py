@@ -1,0 +1,54 @@
+"""Structured logs: JSON, one event per line, emails and cookies masked, secrets never written."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Final
+
+import structlog
+
+_SECRET_KEYS: Final = frozenset({"secret_key", "signature", "requestSignature", "password", "authorization"})
+_MASKED_KEYS: Final = frozenset({"email", "Email", "cookie", "marketoCookie", "MarketoCookie"})
+_EMAIL: Final = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+
+
+def mask_email(text: str) -> str:
+    """`ada@example.com` -> `a***@example.com`, wherever an address appears in `text`."""
+    return _EMAIL.sub(r"\1***@\2", text)
+
+
+def mask_value(value: str) -> str:
+    """Keep a hint of a cookie or identifier, never the whole of it."""
+    return f"{value[:4]}***" if len(value) > 8 else "***"  # noqa: PLR2004
+
+
+def _mask(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        value = event[key]
+        if key in _SECRET_KEYS:
+            event[key] = "[redacted]"
+        elif key in _MASKED_KEYS and isinstance(value, str):
+            event[key] = mask_email(value) if "@" in value else mask_value(value)
+        elif isinstance(value, str) and "@" in value:
+            event[key] = mask_email(value)
+    return event
+
+
+def configure_logging(level: str = "info") -> None:
+    """Route structlog to stdout as JSON lines at `level`."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _mask,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )

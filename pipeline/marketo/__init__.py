@@ -1,0 +1,1 @@
+"""Marketo's SOAP protocol: envelopes, signing, replies and faults. Pure: no I/O."""

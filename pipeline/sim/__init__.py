@@ -1,0 +1,1 @@
+"""A Marketo SOAP simulator: the real WSDL, Marketo's sync semantics and limits, injectable faults."""

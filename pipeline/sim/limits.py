@@ -1,0 +1,59 @@
+"""Marketo's per-instance limits as the simulator enforces them: concurrency, calls per 20 s, daily quota."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pipeline.sim.settings import SimSettings
+
+WINDOW_S = 20.0
+
+
+class CallLimiter:
+    """Admits a call or names the fault that refuses it; admitted calls must be released once."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._recent: deque[float] = deque()
+        self._quota_day = ""
+        self._quota_used = 0
+        self.in_flight = 0
+        self.peak_concurrency = 0
+
+    def admit(self, settings: SimSettings) -> str | None:
+        """None when the call may proceed (and it now counts), else the fault code: 20024, 20023 or 20015."""
+        if settings.max_concurrency is not None and self.in_flight >= settings.max_concurrency:
+            return "20024"
+        now = self._clock()
+        while self._recent and self._recent[0] <= now - WINDOW_S:
+            self._recent.popleft()
+        if settings.calls_per_20s is not None and len(self._recent) >= settings.calls_per_20s:
+            return "20023"
+        today = datetime.now(UTC).date().isoformat()
+        if today != self._quota_day:
+            self._quota_day, self._quota_used = today, 0
+        if settings.daily_quota is not None and self._quota_used >= settings.daily_quota:
+            return "20015"
+        self._recent.append(now)
+        self._quota_used += 1
+        self.in_flight += 1
+        self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
+        return None
+
+    def release(self) -> None:
+        """An admitted call has ended."""
+        self.in_flight -= 1
+
+    def reset(self) -> None:
+        """Forget the window, the quota and the peak (calls in flight stay counted until they end)."""
+        self._recent.clear()
+        self._quota_used = 0
+        self.peak_concurrency = self.in_flight
+
+    @property
+    def quota_used(self) -> int:
+        """Calls admitted today."""
+        return self._quota_used

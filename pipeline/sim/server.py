@@ -1,0 +1,306 @@
+"""The simulator's HTTP face: SOAP at /soap/mktows/<version>, admin JSON under /_sim/."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Final, Self
+
+import orjson
+from aiohttp import web
+
+from pipeline.marketo.schema import WSDL_VERSION, wsdl_bytes
+from pipeline.marketo.signing import verify_signature
+from pipeline.records import Operation
+from pipeline.sim.chaos import FaultInjector
+from pipeline.sim.leads import LeadRejectedError, LeadStore, SyncContext
+from pipeline.sim.limits import CallLimiter
+from pipeline.sim.mobjects import MObjectStore
+from pipeline.sim.settings import FaultSpec, SimConfigError, SimSettings, apply_patch
+from pipeline.sim.soap import (
+    SimRequest,
+    SoapFaultError,
+    parse_request,
+    render_fault,
+    render_sync_lead,
+    render_sync_mobjects,
+    render_sync_multiple_leads,
+)
+
+_WSDL_ADDRESS: Final = b"https://na-aba.marketo.com/soap/mktows/2_2"
+_TRACKED_REJECTIONS: Final = ("20023", "20024", "20015", "20014")
+
+
+@dataclass(slots=True)
+class SimStats:
+    """Counters behind `GET /_sim/stats`."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    records: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    faults_injected: int = 0
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _soap_fault(code: str, message: str) -> web.Response:
+    return web.Response(body=render_fault(code, message), status=500, content_type="text/xml", charset="utf-8")
+
+
+def _parse_timestamp(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+class Simulator:
+    """One simulated Marketo instance: its leads, objects, limits, faults and counters."""
+
+    def __init__(self, settings: SimSettings | None = None, *, seed: int | None = None) -> None:
+        self.settings = settings or SimSettings()
+        self.leads = LeadStore(self.settings.workspaces)
+        self.mobjects = MObjectStore(self.settings.programs)
+        self.limiter = CallLimiter()
+        self.injector = FaultInjector(seed)
+        self.stats = SimStats()
+
+    def configure(self, settings: SimSettings) -> None:
+        """Use `settings` from the next call on; stored leads and objects stay."""
+        self.settings = settings
+        self.leads.workspaces = settings.workspaces
+        self.mobjects.programs = settings.programs
+
+    def reset(self) -> None:
+        """Forget every lead, object and counter; the settings stay."""
+        self.leads = LeadStore(self.settings.workspaces)
+        self.mobjects = MObjectStore(self.settings.programs)
+        self.limiter.reset()
+        self.stats = SimStats()
+
+    def app(self) -> web.Application:
+        """The aiohttp application serving this instance."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/soap/mktows/{version}", self._soap)
+        app.router.add_get("/soap/mktows/{version}", self._wsdl)
+        app.router.add_get("/_sim/leads", self._leads)
+        app.router.add_get("/_sim/mobjects", self._mobjects)
+        app.router.add_get("/_sim/stats", self._stats)
+        app.router.add_get("/_sim/config", self._get_config)
+        app.router.add_post("/_sim/config", self._post_config)
+        app.router.add_post("/_sim/reset", self._reset)
+        return app
+
+    # --- SOAP ---------------------------------------------------------------------------------
+
+    def _check_auth(self, call: SimRequest, settings: SimSettings) -> None:
+        if not settings.auth:
+            return
+        if call.auth is None:
+            raise SoapFaultError("20014", "Authentication failed: no AuthenticationHeader")
+        if call.auth.user_id != settings.user_id or not verify_signature(settings.secret_key, call.auth):
+            raise SoapFaultError("20014")
+        moment = _parse_timestamp(call.auth.timestamp)
+        if moment is None:
+            raise SoapFaultError("20014", "Authentication failed: unreadable requestTimestamp")
+        if abs(datetime.now(UTC) - moment) > timedelta(seconds=settings.request_ttl_s):
+            raise SoapFaultError("20016")
+
+    def _check_call(self, call: SimRequest, settings: SimSettings) -> None:
+        limit = (
+            settings.max_mobjects_per_call if call.operation is Operation.SYNC_MOBJECTS else settings.max_leads_per_call
+        )
+        if limit is not None and call.records > limit:
+            raise SoapFaultError("20110", f"{call.operation} carries {call.records} records; the limit is {limit}")
+        if settings.lead_fields is not None and call.operation is not Operation.SYNC_MOBJECTS:
+            known = {*settings.lead_fields, "Email"}
+            unknown = sorted({name for lead in call.leads for name, _ in lead.attributes} - known)
+            if unknown:
+                message = f"{call.operation} operation failed: unknown fields for import: {', '.join(unknown)}"
+                raise SoapFaultError("20105", message)
+
+    def _apply(self, call: SimRequest) -> bytes:
+        """Run the call against the stores; synchronous, so atomic among concurrent calls."""
+        match call.operation:
+            case Operation.SYNC_MULTIPLE_LEADS:
+                ctx = SyncContext(dedup=call.dedup)
+                statuses: list[tuple[int, str, str | None]] = []
+                for lead in call.leads:
+                    try:
+                        status, stored = self.leads.sync(lead, ctx)
+                        statuses.append((stored.id, status, None))
+                    except LeadRejectedError as exc:
+                        statuses.append((lead.id or 0, "FAILED", str(exc)))
+                return render_sync_multiple_leads(statuses)
+            case Operation.SYNC_LEAD:
+                ctx = SyncContext(single=True, cookie=call.cookie, workspace=call.workspace)
+                try:
+                    status, stored = self.leads.sync(call.leads[0], ctx)
+                except LeadRejectedError as exc:
+                    raise SoapFaultError(exc.code, exc.message) from exc
+                returned = stored.to_json() if call.return_lead else None
+                return render_sync_lead(stored.id, status, None, returned)
+            case Operation.SYNC_MOBJECTS:
+                outcomes = [self.mobjects.sync(m, call.mobject_operation) for m in call.mobjects]
+                return render_sync_mobjects(outcomes)
+
+    async def _inject(self, request: web.Request, spec: FaultSpec, settings: SimSettings) -> web.StreamResponse:
+        self.stats.faults_injected += 1
+        match spec.kind:
+            case "http_500":
+                return web.Response(status=500, text="Internal Server Error")
+            case "http_503":
+                return web.Response(status=503, text="Service Unavailable", headers={"Retry-After": "1"})
+            case "timeout":
+                # Held until the client gives up (the handler is cancelled when it disconnects).
+                await asyncio.sleep(settings.timeout_hold_s)
+                return web.Response(status=504, text="Gateway Timeout")
+            case "reset":
+                _reset_connection(request)
+                return web.Response(status=500)
+            case _:
+                code = spec.code or "20011"
+                return _soap_fault(code, SoapFaultError(code).message)
+
+    async def _soap(self, request: web.Request) -> web.StreamResponse:
+        settings = self.settings
+        try:
+            call = parse_request(await request.read(), validate=settings.validate)
+        except SoapFaultError as exc:
+            return _soap_fault(exc.code, exc.message)
+        self.stats.calls[call.operation.value] += 1
+        try:
+            self._check_auth(call, settings)
+        except SoapFaultError as exc:
+            self.stats.rejected[exc.code] += 1
+            return _soap_fault(exc.code, exc.message)
+        refusal = self.limiter.admit(settings)
+        if refusal is not None:
+            self.stats.rejected[refusal] += 1
+            return _soap_fault(refusal, SoapFaultError(refusal).message)
+        try:
+            return await self._admitted(request, call, settings)
+        finally:
+            self.limiter.release()
+
+    async def _admitted(self, request: web.Request, call: SimRequest, settings: SimSettings) -> web.StreamResponse:
+        spec = self.injector.pick(settings, call.operation)
+        if spec is not None and spec.phase == "before":
+            return await self._inject(request, spec, settings)
+        latency = self.injector.latency_s(settings)
+        if latency > 0:
+            await asyncio.sleep(latency)
+        try:
+            self._check_call(call, settings)
+            reply = self._apply(call)
+        except SoapFaultError as exc:
+            return _soap_fault(exc.code, exc.message)
+        self.stats.records[call.operation.value] += call.records
+        if spec is not None:
+            return await self._inject(request, spec, settings)
+        return web.Response(body=reply, content_type="text/xml", charset="utf-8")
+
+    async def _wsdl(self, request: web.Request) -> web.Response:
+        if "wsdl" not in {key.lower() for key in request.query}:
+            return web.Response(status=405, text="POST a SOAP envelope, or GET ?WSDL for the service description")
+        address = f"{request.scheme}://{request.host}{request.path}".encode()
+        return web.Response(body=wsdl_bytes().replace(_WSDL_ADDRESS, address), content_type="text/xml", charset="utf-8")
+
+    # --- admin --------------------------------------------------------------------------------
+
+    async def _leads(self, _request: web.Request) -> web.Response:
+        return _json({"leads": [lead.to_json() for lead in self.leads.all()]})
+
+    async def _mobjects(self, _request: web.Request) -> web.Response:
+        return _json({"mobjects": [obj.to_json() for obj in self.mobjects.all()]})
+
+    def stats_json(self) -> dict[str, Any]:
+        """The counters as `GET /_sim/stats` shows them."""
+        rejected = {code: self.stats.rejected.get(code, 0) for code in _TRACKED_REJECTIONS}
+        rejected.update(self.stats.rejected)
+        return {
+            "calls": {op.value: self.stats.calls.get(op.value, 0) for op in Operation},
+            "records": {op.value: self.stats.records.get(op.value, 0) for op in Operation},
+            "peak_concurrency": self.limiter.peak_concurrency,
+            "in_flight": self.limiter.in_flight,
+            "rejected": rejected,
+            "faults_injected": self.stats.faults_injected,
+            "quota_used": self.limiter.quota_used,
+            "leads": len(self.leads),
+            "mobjects": len(self.mobjects.all()),
+        }
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        return _json(self.stats_json())
+
+    async def _get_config(self, _request: web.Request) -> web.Response:
+        return _json(self.settings.public())
+
+    async def _post_config(self, request: web.Request) -> web.Response:
+        try:
+            patch = orjson.loads(await request.read())
+            self.configure(apply_patch(self.settings, patch))
+        except orjson.JSONDecodeError as exc:
+            return _json({"error": f"body is not JSON: {exc}"}, status=400)
+        except SimConfigError as exc:
+            return _json({"error": str(exc)}, status=400)
+        return _json(self.settings.public())
+
+    async def _reset(self, _request: web.Request) -> web.Response:
+        self.reset()
+        return _json({"reset": True})
+
+
+def _reset_connection(request: web.Request) -> None:
+    """Close the client's connection with a TCP RST, as a crashed proxy would."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class SimulatorServer:
+    """Serves a Simulator over HTTP on `host:port` (port 0 picks a free one) for the life of the context."""
+
+    def __init__(self, simulator: Simulator | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.simulator = simulator or Simulator()
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        """http://host:port of the running server."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """The SOAP endpoint, as `marketo.endpoint` wants it."""
+        return f"{self.base_url}/soap/mktows/{WSDL_VERSION}"
+
+    async def __aenter__(self) -> Self:
+        runner = web.AppRunner(self.simulator.app(), handler_cancellation=True, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, backlog=1024, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()

@@ -1,0 +1,198 @@
+"""The simulator's runtime settings: what `POST /_sim/config` changes and `simulate`'s flags set."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final
+
+from pipeline.marketo.fault import FAULT_TEXT
+from pipeline.records import Operation
+
+FAULT_KINDS: Final = frozenset({"http_500", "http_503", "timeout", "reset", "fault"})
+PHASES: Final = frozenset({"before", "after"})
+
+# Marketo's own limits, for `simulate --marketo-limits`.
+MARKETO_LIMITS: Final[dict[str, Any]] = {
+    "calls_per_20s": 100,
+    "max_concurrency": 10,
+    "daily_quota": 10_000,
+    "max_leads_per_call": 300,
+    "max_mobjects_per_call": 100,
+}
+
+
+class SimConfigError(ValueError):
+    """A `/_sim/config` body or a `simulate` flag that the simulator cannot apply; names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """Inject `kind` into a `rate` share of calls (of `operation`, when given).
+
+    `phase` "after" applies the call to the store before failing it, as a reply lost on the way back.
+    """
+
+    kind: str
+    rate: float
+    code: str | None = None
+    operation: str | None = None
+    phase: str = "before"
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """Limits are off when None; `lead_fields` None accepts any attribute name."""
+
+    auth: bool = True
+    user_id: str = "demo_user"
+    secret_key: str = field(default="demo-secret-key", repr=False)
+    calls_per_20s: int | None = None
+    max_concurrency: int | None = None
+    daily_quota: int | None = None
+    max_leads_per_call: int | None = None
+    max_mobjects_per_call: int | None = None
+    lead_fields: tuple[str, ...] | None = None
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    faults: tuple[FaultSpec, ...] = ()
+    timeout_hold_s: float = 120.0
+    request_ttl_s: float = 900.0
+    validate: bool = True
+    workspaces: dict[str, str] = field(default_factory=lambda: {"Default": "Default"})
+    programs: tuple[int, ...] | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The settings as `GET /_sim/config` shows them: the secret key left out."""
+        shown = asdict(self)
+        del shown["secret_key"]
+        shown["faults"] = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.faults]
+        for key in ("lead_fields", "programs"):
+            if shown[key] is not None:
+                shown[key] = list(shown[key])
+        return shown
+
+
+_LIMIT_FIELDS: Final = (
+    "calls_per_20s",
+    "max_concurrency",
+    "daily_quota",
+    "max_leads_per_call",
+    "max_mobjects_per_call",
+)
+_DURATION_FIELDS: Final = ("latency_ms", "latency_jitter_ms", "timeout_hold_s", "request_ttl_s")
+
+
+def _limit(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        msg = f"{name}: expected a positive integer or null, got {value!r}"
+        raise SimConfigError(msg)
+    return value
+
+
+def _duration(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        msg = f"{name}: expected a non-negative number, got {value!r}"
+        raise SimConfigError(msg)
+    return float(value)
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        msg = f"{name}: expected true or false, got {value!r}"
+        raise SimConfigError(msg)
+    return value
+
+
+def _names(name: str, value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        msg = f"{name}: expected a list of names or null, got {value!r}"
+        raise SimConfigError(msg)
+    return tuple(value)
+
+
+def _programs(value: object) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        msg = f"programs: expected a list of integer ids or null, got {value!r}"
+        raise SimConfigError(msg)
+    return tuple(value)
+
+
+def _workspaces(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        msg = f"workspaces: expected an object of workspace name -> primary partition, got {value!r}"
+        raise SimConfigError(msg)
+    if "Default" not in value:
+        msg = "workspaces: the Default workspace cannot be removed"
+        raise SimConfigError(msg)
+    return dict(value)
+
+
+def parse_fault(value: object) -> FaultSpec:
+    """One entry of `faults`: {"kind", "rate", "code"?, "operation"?, "phase"?}."""
+    if not isinstance(value, dict):
+        msg = f"faults: expected an object, got {value!r}"
+        raise SimConfigError(msg)
+    unknown = set(value) - {"kind", "rate", "code", "operation", "phase"}
+    if unknown:
+        msg = f"faults: unknown field {min(unknown)!r}"
+        raise SimConfigError(msg)
+    kind, rate = value.get("kind"), value.get("rate")
+    code, operation, phase = value.get("code"), value.get("operation"), value.get("phase", "before")
+    if kind not in FAULT_KINDS:
+        msg = f"faults.kind: expected one of {sorted(FAULT_KINDS)}, got {kind!r}"
+        raise SimConfigError(msg)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        msg = f"faults.rate: expected a number from 0 to 1, got {rate!r}"
+        raise SimConfigError(msg)
+    if kind == "fault" and (not isinstance(code, str) or code not in FAULT_TEXT):
+        msg = f"faults.code: expected a Marketo fault code such as '20023', got {code!r}"
+        raise SimConfigError(msg)
+    if operation is not None and operation not in {op.value for op in Operation}:
+        msg = f"faults.operation: expected one of {[op.value for op in Operation]}, got {operation!r}"
+        raise SimConfigError(msg)
+    if phase not in PHASES:
+        msg = f"faults.phase: expected 'before' or 'after', got {phase!r}"
+        raise SimConfigError(msg)
+    return FaultSpec(
+        kind=kind, rate=float(rate), code=code if kind == "fault" else None, operation=operation, phase=phase
+    )
+
+
+def _faults(name: str, value: object) -> tuple[FaultSpec, ...]:
+    if not isinstance(value, list):
+        msg = f"{name}: expected a list, got {value!r}"
+        raise SimConfigError(msg)
+    return tuple(parse_fault(item) for item in value)
+
+
+_PARSERS: Final[dict[str, Any]] = {
+    **dict.fromkeys(_LIMIT_FIELDS, _limit),
+    **dict.fromkeys(_DURATION_FIELDS, _duration),
+    "auth": _flag,
+    "validate": _flag,
+    "lead_fields": _names,
+    "faults": _faults,
+    "workspaces": lambda _name, value: _workspaces(value),
+    "programs": lambda _name, value: _programs(value),
+}
+
+
+def apply_patch(settings: SimSettings, patch: object) -> SimSettings:
+    """`settings` with the fields of `patch` replaced; fields left out stay as they are."""
+    if not isinstance(patch, dict):
+        msg = "expected a JSON object"
+        raise SimConfigError(msg)
+    changes: dict[str, Any] = {}
+    for name, value in patch.items():
+        parser = _PARSERS.get(name)
+        if parser is None:
+            msg = f"unknown field {name!r}"
+            raise SimConfigError(msg)
+        changes[name] = parser(name, value)
+    return replace(settings, **changes)
