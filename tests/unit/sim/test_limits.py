@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pipeline.sim.limits import CallLimiter
+from pipeline.sim.settings import SimSettings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_limits_off_admit_everything() -> None:
+    limiter = CallLimiter()
+    assert all(limiter.admit(SimSettings()) is None for _ in range(500))
+    assert limiter.peak_concurrency == 500
+
+
+def test_concurrency_limit_refuses_the_eleventh_call_and_frees_on_release() -> None:
+    limiter = CallLimiter()
+    settings = SimSettings(max_concurrency=10)
+    assert [limiter.admit(settings) for _ in range(11)] == [None] * 10 + ["20024"]
+    limiter.release()
+    assert limiter.admit(settings) is None
+    assert limiter.peak_concurrency == 10
+
+
+def test_rate_limit_is_a_rolling_twenty_second_window() -> None:
+    clock = Clock()
+    limiter = CallLimiter(clock)
+    settings = SimSettings(calls_per_20s=100)
+    for _ in range(100):
+        assert limiter.admit(settings) is None
+        limiter.release()
+        clock.now += 0.1
+    assert limiter.admit(settings) == "20023"
+    clock.now += 10.0  # the first call is now 20 s old
+    assert limiter.admit(settings) is None
+    assert limiter.admit(settings) == "20023"
+
+
+def test_daily_quota() -> None:
+    limiter = CallLimiter()
+    settings = SimSettings(daily_quota=3)
+    results = []
+    for _ in range(4):
+        results.append(limiter.admit(settings))
+        limiter.release()
+    assert results == [None, None, None, "20015"]
+    limiter.reset()
+    assert limiter.admit(settings) is None

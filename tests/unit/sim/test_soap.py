@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from pipeline.marketo.envelope import build_envelope, sync_lead_request, sync_mobjects_request
+from pipeline.marketo.response import parse_reply
+from pipeline.marketo.schema import envelope_schema
+from pipeline.marketo.signing import Credentials
+from pipeline.records import Attrib, Lead, MObject, Operation, RecordStatus, SyncOperation
+from pipeline.sim.mobjects import MObjectOutcome
+from pipeline.sim.soap import (
+    SoapFaultError,
+    parse_request,
+    render_fault,
+    render_sync_lead,
+    render_sync_mobjects,
+    render_sync_multiple_leads,
+)
+
+# Another client's spelling: different prefixes, a default namespace on the body element, blanks.
+FOREIGN_ENVELOPE = b"""<?xml version="1.0" encoding="utf-8"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">
+  <soap:Header>
+    <m:AuthenticationHeader xmlns:m="http://www.marketo.com/mktows/">
+      <mktowsUserId>u</mktowsUserId><requestSignature>s</requestSignature>
+      <requestTimestamp>2026-01-01T00:00:00+00:00</requestTimestamp>
+    </m:AuthenticationHeader>
+  </soap:Header>
+  <soap:Body>
+    <paramsSyncMultipleLeads xmlns="http://www.marketo.com/mktows/" xmlns:x="http://www.w3.org/2001/XMLSchema-instance">
+      <leadRecordList xmlns="">
+        <leadRecord><Id x:nil="true"/><Email>a@example.com</Email>
+          <leadAttributeList><attribute><attrName>FirstName</attrName><attrValue>A &amp; B</attrValue></attribute></leadAttributeList>
+        </leadRecord>
+        <leadRecord><ForeignSysPersonId>SF-1</ForeignSysPersonId><ForeignSysType>SFDC</ForeignSysType></leadRecord>
+      </leadRecordList>
+      <dedupEnabled xmlns="">false</dedupEnabled>
+    </paramsSyncMultipleLeads>
+  </soap:Body>
+</soap:Envelope>"""
+
+
+def assert_valid(reply: bytes) -> None:
+    schema = envelope_schema()
+    assert schema.validate(etree.fromstring(reply)), schema.error_log
+
+
+def test_any_prefixes_are_understood() -> None:
+    call = parse_request(FOREIGN_ENVELOPE)
+    assert call.operation is Operation.SYNC_MULTIPLE_LEADS
+    assert call.auth is not None
+    assert call.auth.user_id == "u"
+    assert call.dedup is False
+    first, second = call.leads
+    assert (first.id, first.email, first.attributes) == (None, "a@example.com", (("FirstName", "A & B"),))
+    assert (second.foreign_sys_person_id, second.foreign_sys_type) == ("SF-1", "SFDC")
+
+
+def test_our_own_sync_lead_and_mobjects_requests_parse() -> None:
+    credentials = Credentials("u", "k")
+    lead = Lead(email="a@example.com", cookie="c-1")
+    call = parse_request(build_envelope(sync_lead_request(lead, return_lead=True, workspace="EMEA"), credentials))
+    assert (call.operation, call.cookie, call.workspace, call.return_lead) == (Operation.SYNC_LEAD, "c-1", "EMEA", True)
+    mobject = MObject(type="Opportunity", external_key=Attrib("ExtId", "O-1"), attribs=(Attrib("Name", "N"),))
+    call = parse_request(build_envelope(sync_mobjects_request([mobject], operation=SyncOperation.INSERT), credentials))
+    assert call.mobject_operation == "INSERT"
+    assert call.mobjects[0].external_key == ("ExtId", "O-1")
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"not xml", "20012"),
+        (b"<a/>", "20012"),
+        (FOREIGN_ENVELOPE.replace(b"paramsSyncMultipleLeads", b"paramsGetLead"), "20019"),
+        (FOREIGN_ENVELOPE.replace(b"<Email>a@example.com</Email>", b"<Id>x</Id>"), "20017"),
+        (FOREIGN_ENVELOPE.replace(b'<leadRecordList xmlns="">', b"<leadRecordList>"), "20017"),
+        (FOREIGN_ENVELOPE.replace(b"<dedupEnabled", b"<bogus/><dedupEnabled"), "20017"),
+    ],
+)
+def test_requests_that_cannot_be_served_get_the_right_fault(data: bytes, code: str) -> None:
+    with pytest.raises(SoapFaultError) as caught:
+        parse_request(data)
+    assert caught.value.code == code
+
+
+def test_replies_are_valid_and_read_back() -> None:
+    many = render_sync_multiple_leads([(1, "CREATED", None), (0, "FAILED", "Lead not found: Id 9 (20103)")])
+    assert_valid(many)
+    assert [o.status for o in parse_reply(Operation.SYNC_MULTIPLE_LEADS, many, expected=2)] == [
+        RecordStatus.CREATED,
+        RecordStatus.FAILED,
+    ]
+    lead = {"Id": 3, "Email": None, "ForeignSysPersonId": "F<&>", "ForeignSysType": "CUSTOM", "attributes": {"A": "]]>"}}
+    single = render_sync_lead(3, "UPDATED", None, lead)
+    assert_valid(single)
+    [outcome] = parse_reply(Operation.SYNC_LEAD, single, expected=1)
+    assert outcome.lead == {**lead, "attributes": {"A": "]]>"}}
+    assert_valid(render_sync_lead(3, "CREATED", None, None))
+    objects = render_sync_mobjects([MObjectOutcome("CREATED", 4, ("k", "v")), MObjectOutcome("FAILED", 0, None, "bad")])
+    assert_valid(objects)
+    assert parse_reply(Operation.SYNC_MOBJECTS, objects, expected=2)[1].error == "bad"
+
+
+@pytest.mark.parametrize("code", ["20014", "20023", "20105", "10001"])
+def test_faults_are_valid_and_carry_the_code(code: str) -> None:
+    reply = render_fault(code, SoapFaultError(code).message)
+    assert_valid(reply)
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - the type depends on the code's class
+        parse_reply(Operation.SYNC_LEAD, reply, expected=1)
+    assert caught.value.fault.code == code  # type: ignore[attr-defined]
