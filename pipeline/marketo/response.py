@@ -7,7 +7,7 @@ from typing import Final
 
 from lxml import etree
 
-from pipeline.marketo.document import DEFAULT_MAX_BYTES, ResponseError, parse_document
+from pipeline.marketo.document import DEFAULT_MAX_BYTES, ResponseError, child_map, parse_document, text_of
 from pipeline.marketo.fault import code_in_text, fault_error, parse_fault
 from pipeline.marketo.namespace import MKTOWS, SOAP_ENV, XSI
 from pipeline.records import Attrib, Operation, RecordStatus
@@ -36,15 +36,8 @@ class RecordOutcome:
     lead: LeadData | None = None
 
 
-def _text(parent: etree._Element, tag: str) -> str | None:
-    child = parent.find(tag)
-    if child is None or child.get(_NIL) in {"true", "1"}:
-        return None
-    return child.text or ""
-
-
-def _required(parent: etree._Element, tag: str) -> str:
-    value = _text(parent, tag)
+def _required(parent: etree._Element, children: dict[str, etree._Element], tag: str) -> str:
+    value = text_of(children.get(tag))
     if value is None:
         msg = f"<{etree.QName(parent).localname}> lacks <{tag}>"
         raise ResponseError(msg)
@@ -67,52 +60,66 @@ def _status(text: str, allowed: frozenset[RecordStatus] | None = None) -> Record
     return status
 
 
-def _error(parent: etree._Element) -> tuple[str | None, str | None]:
-    message = _text(parent, "error")
+def _error(children: dict[str, etree._Element]) -> tuple[str | None, str | None]:
+    message = text_of(children.get("error"))
     if not message:
         return None, None
     return message, code_in_text(message)
 
 
 def _sync_status(element: etree._Element) -> RecordOutcome:
-    message, code = _error(element)
+    # The hottest loop of a reply: children read in one pass rather than looked up by name.
+    lead_id = status = message = None
+    for child in element:
+        tag = child.tag
+        if tag == "leadId":
+            lead_id = child.text
+        elif tag == "status":
+            status = child.text
+        elif tag == "error":
+            message = child.text or None  # xsi:nil or empty: no error
+    if lead_id is None or status is None:
+        msg = "<syncStatus> lacks <leadId> or <status>"
+        raise ResponseError(msg)
     # A FAILED record may come back with leadId 0: no lead was touched.
-    lead_id = _int(_required(element, "leadId"), "leadId")
     return RecordOutcome(
-        status=_status(_required(element, "status"), _LEAD_STATUSES),
-        lead_id=lead_id or None,
+        status=_status(status, _LEAD_STATUSES),
+        lead_id=_int(lead_id, "leadId") or None,
         error=message,
-        error_code=code,
+        error_code=code_in_text(message) if message else None,
     )
 
 
 def _lead_record(element: etree._Element | None) -> LeadData | None:
     if element is None or element.get(_NIL) in {"true", "1"}:
         return None
-    lead_id = _text(element, "Id")
+    children = child_map(element)
+    lead_id = text_of(children.get("Id"))
     attributes: dict[str, str | None] = {}
-    attribute_list = element.find("leadAttributeList")
-    if attribute_list is not None:
-        for attribute in attribute_list.iterchildren("attribute"):
-            attributes[_required(attribute, "attrName")] = _text(attribute, "attrValue")
+    attribute_list = children.get("leadAttributeList")
+    for attribute in attribute_list if attribute_list is not None else ():
+        parts = child_map(attribute)
+        attributes[_required(attribute, parts, "attrName")] = text_of(parts.get("attrValue"))
     return {
         "Id": _int(lead_id, "Id") if lead_id else None,
-        "Email": _text(element, "Email"),
-        "ForeignSysPersonId": _text(element, "ForeignSysPersonId"),
-        "ForeignSysType": _text(element, "ForeignSysType"),
+        "Email": text_of(children.get("Email")),
+        "ForeignSysPersonId": text_of(children.get("ForeignSysPersonId")),
+        "ForeignSysType": text_of(children.get("ForeignSysType")),
         "attributes": attributes,
     }
 
 
 def _mobj_status(element: etree._Element) -> RecordOutcome:
-    message, code = _error(element)
-    key_element = element.find("externalKey")
+    children = child_map(element)
+    message, code = _error(children)
+    key_element = children.get("externalKey")
     external_key = None
     if key_element is not None:
-        external_key = Attrib(_required(key_element, "name"), _required(key_element, "value"))
-    mobject_id = _int(_required(element, "id"), "id")
+        key_parts = child_map(key_element)
+        external_key = Attrib(_required(key_element, key_parts, "name"), _required(key_element, key_parts, "value"))
+    mobject_id = _int(_required(element, children, "id"), "id")
     return RecordOutcome(
-        status=_status(_required(element, "status")),
+        status=_status(_required(element, children, "status")),
         mobject_id=mobject_id or None,
         external_key=external_key,
         error=message,
@@ -143,7 +150,7 @@ def _outcomes(operation: Operation, result: etree._Element) -> list[RecordOutcom
                 raise ResponseError(msg)
             outcome = _sync_status(status)
             lead = _lead_record(result.find("leadRecord"))
-            lead_id = outcome.lead_id or (_int(_required(result, "leadId"), "leadId") or None)
+            lead_id = outcome.lead_id or (_int(_required(result, child_map(result), "leadId"), "leadId") or None)
             return [
                 RecordOutcome(outcome.status, lead_id, error=outcome.error, error_code=outcome.error_code, lead=lead)
             ]

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from lxml import etree
 
-from pipeline.marketo.document import ResponseError, parse_document
+from pipeline.marketo.document import ResponseError, child_map, pair_of, pairs_of, parse_document, text_of
 from pipeline.marketo.fault import FAULT_TEXT
 from pipeline.marketo.namespace import MKTOWS, SOAP_ENV, XSI
 from pipeline.marketo.schema import types_schema
@@ -22,7 +22,6 @@ from pipeline.sim.leads import LeadInput
 from pipeline.sim.mobjects import MObjectInput, MObjectOutcome
 
 MAX_REQUEST_BYTES: Final = 32 * 1024 * 1024
-_NIL: Final = f"{{{XSI}}}nil"
 _OPERATIONS: Final = {f"{{{MKTOWS}}}params{op.value[0].upper()}{op.value[1:]}": op for op in Operation}
 _SERVER_CODES: Final = frozenset({"10001", "20011"})
 _HEAD: Final = (
@@ -63,64 +62,83 @@ class SimRequest:
 
 
 def _text(parent: etree._Element, tag: str) -> str | None:
-    child = parent.find(tag)
-    if child is None or child.get(_NIL) in {"true", "1"}:
-        return None
-    return child.text or ""
+    return text_of(parent.find(tag))
 
 
 def _bool(text: str | None, default: bool) -> bool:  # noqa: FBT001
     return default if text is None else text.strip() in {"true", "1"}
 
 
-def _pairs(parent: etree._Element | None, item: str, name: str, value: str) -> tuple[tuple[str, str], ...]:
-    if parent is None:
-        return ()
-    return tuple((_text(el, name) or "", _text(el, value) or "") for el in parent.iterchildren(item))
+def _int(text: str | None) -> int | None:
+    return int(text) if text else None
 
 
-def _lead(element: etree._Element) -> LeadInput:
-    lead_id = _text(element, "Id")
-    return LeadInput(
-        id=int(lead_id) if lead_id else None,
-        email=_text(element, "Email"),
-        foreign_sys_person_id=_text(element, "ForeignSysPersonId"),
-        foreign_sys_type=_text(element, "ForeignSysType"),
-        attributes=_pairs(element.find("leadAttributeList"), "attribute", "attrName", "attrValue"),
-    )
+_LEAD_TAGS: Final = ("leadRecord", "Id", "Email", "ForeignSysPersonId", "ForeignSysType", "attrName", "attrValue")
+_LEAD_FIELDS: Final = {
+    "Id": "id",
+    "Email": "email",
+    "ForeignSysPersonId": "foreign_sys_person_id",
+    "ForeignSysType": "foreign_sys_type",
+}
+
+
+def _leads(parent: etree._Element) -> tuple[LeadInput, ...]:
+    """Every `leadRecord` under `parent`, read in one pass over the elements that matter.
+
+    The simulator's hottest loop: `iter` filters tags in C, and the schema (validated first) makes
+    the order certain: a record's fields, then each attribute's name before its value.
+    """
+    leads: list[LeadInput] = []
+    fields: dict[str, Any] | None = None
+    attributes: list[tuple[str, str]] = []
+    name = ""
+    for element in parent.iter(*_LEAD_TAGS):
+        tag = element.tag
+        if tag == "attrValue":
+            attributes.append((name, element.text or ""))
+        elif tag == "attrName":
+            name = element.text or ""
+        elif tag == "leadRecord":
+            if fields is not None:
+                leads.append(LeadInput(attributes=tuple(attributes), **fields))
+            fields, attributes = {}, []
+        elif fields is not None:
+            text = element.text or None  # xsi:nil or empty: not given
+            fields[_LEAD_FIELDS[tag]] = int(text) if tag == "Id" and text else text  # type: ignore[index]
+    if fields is not None:
+        leads.append(LeadInput(attributes=tuple(attributes), **fields))
+    return tuple(leads)
 
 
 def _key(element: etree._Element | None) -> tuple[str, str] | None:
-    if element is None:
-        return None
-    return (_text(element, "name") or "", _text(element, "value") or "")
+    return None if element is None else pair_of(element, "name", "value")
+
+
+def _association(element: etree._Element) -> dict[str, Any]:
+    children = child_map(element)
+    key = _key(children.get("externalKey"))
+    return {
+        "mObjType": text_of(children.get("mObjType")),
+        "id": _int(text_of(children.get("id"))),
+        "externalKey": None if key is None else {"name": key[0], "value": key[1]},
+    }
 
 
 def _mobject(element: etree._Element) -> MObjectInput:
-    object_id = _text(element, "id")
-    type_list = element.find("typeAttribList")
+    children = child_map(element)
+    type_list = children.get("typeAttribList")
     type_attribs = tuple(
-        (_text(t, "attrType") or "", _pairs(t.find("attrList"), "attrib", "name", "value"))
-        for t in (type_list.iterchildren("typeAttrib") if type_list is not None else ())
+        (text_of(parts.get("attrType")) or "", pairs_of(parts.get("attrList"), "name", "value"))
+        for parts in (child_map(t) for t in (type_list if type_list is not None else ()))
     )
-    association_list = element.find("associationList")
-    associations: list[dict[str, Any]] = []
-    for assoc in association_list.iterchildren("mObjAssociation") if association_list is not None else ():
-        assoc_id, key = _text(assoc, "id"), _key(assoc.find("externalKey"))
-        associations.append(
-            {
-                "mObjType": _text(assoc, "mObjType"),
-                "id": int(assoc_id) if assoc_id else None,
-                "externalKey": None if key is None else {"name": key[0], "value": key[1]},
-            }
-        )
+    associations = children.get("associationList")
     return MObjectInput(
-        type=_text(element, "type") or "",
-        id=int(object_id) if object_id else None,
-        external_key=_key(element.find("externalKey")),
-        attribs=_pairs(element.find("attribList"), "attrib", "name", "value"),
+        type=text_of(children.get("type")) or "",
+        id=_int(text_of(children.get("id"))),
+        external_key=_key(children.get("externalKey")),
+        attribs=pairs_of(children.get("attribList"), "name", "value"),
         type_attribs=type_attribs,
-        associations=tuple(associations),
+        associations=tuple(_association(a) for a in (associations if associations is not None else ())),
     )
 
 
@@ -173,21 +191,19 @@ def parse_request(data: bytes, *, validate: bool = True) -> SimRequest:
             mobject_operation=(_text(payload, "operation") or "UPSERT").strip(),
         )
     if operation is Operation.SYNC_LEAD:
-        record = payload.find("leadRecord")
-        if record is None:
+        leads = _leads(payload)
+        if len(leads) != 1:
             raise SoapFaultError("20104")
         return SimRequest(
             operation,
             auth,
             workspace,
-            leads=(_lead(record),),
+            leads=leads,
             return_lead=_bool(_text(payload, "returnLead"), default=False),
             cookie=_text(payload, "marketoCookie"),
         )
-    lead_list = payload.find("leadRecordList")
-    leads = tuple(_lead(r) for r in lead_list.iterchildren("leadRecord")) if lead_list is not None else ()
     return SimRequest(
-        operation, auth, workspace, leads=leads, dedup=_bool(_text(payload, "dedupEnabled"), default=True)
+        operation, auth, workspace, leads=_leads(payload), dedup=_bool(_text(payload, "dedupEnabled"), default=True)
     )
 
 

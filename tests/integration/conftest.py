@@ -37,10 +37,12 @@ class SimClient:
             return response.status, await response.read()
 
     async def post_raw(self, body: bytes) -> tuple[int, bytes]:
-        async with self.session.post(self.server.endpoint, data=body, headers={"Content-Type": CONTENT_TYPE}) as response:
+        async with self.session.post(
+            self.server.endpoint, data=body, headers={"Content-Type": CONTENT_TYPE}
+        ) as response:
             return response.status, await response.read()
 
-    async def admin(self, path: str, payload: dict[str, Any] | None = None) -> Any:  # noqa: ANN401
+    async def admin(self, path: str, payload: dict[str, Any] | None = None) -> Any:
         url = f"{self.server.base_url}/_sim/{path}"
         if payload is None and path != "reset":
             async with self.session.get(url) as response:
@@ -48,7 +50,7 @@ class SimClient:
         async with self.session.post(url, json=payload or {}) as response:
             return await response.json()
 
-    async def configure(self, **patch: Any) -> dict[str, Any]:  # noqa: ANN401
+    async def configure(self, **patch: Any) -> dict[str, Any]:
         result: dict[str, Any] = await self.admin("config", patch)
         assert "error" not in result, result
         return result

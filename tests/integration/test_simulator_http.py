@@ -87,7 +87,11 @@ async def test_sync_lead_faults_for_a_lead_marketo_refuses(sim: SimClient) -> No
 
 async def test_sync_mobjects_over_http(sim: SimClient) -> None:
     opportunity = MObject(type="Opportunity", external_key=Attrib("ExtId", "OPP-9"), attribs=(Attrib("Name", "Q1"),))
-    program = MObject(type="Program", id=1970, type_attribs=(TypeAttrib("Cost", (Attrib("Month", "2026-01"), Attrib("Amount", "10"))),))
+    program = MObject(
+        type="Program",
+        id=1970,
+        type_attribs=(TypeAttrib("Cost", (Attrib("Month", "2026-01"), Attrib("Amount", "10"))),),
+    )
     _, body = await sim.call(sync_mobjects_request([opportunity], operation=SyncOperation.UPSERT))
     [created] = parse_reply(Operation.SYNC_MOBJECTS, body, expected=1)
     assert (created.status, created.external_key) == (RecordStatus.CREATED, Attrib("ExtId", "OPP-9"))

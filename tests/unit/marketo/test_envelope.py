@@ -28,7 +28,6 @@ from pipeline.records import (
     SyncOperation,
     TypeAttrib,
 )
-
 from tests.unit.marketo._xml import body_of, canonical
 
 DOC_USER = "demo17_1_809934544BFABAE58E5D27"
@@ -97,9 +96,17 @@ def test_lead_children_follow_wsdl_order_and_are_unqualified() -> None:
         foreign_sys_type=ForeignSysType.SFDC,
         attributes=(("FirstName", "Ada"),),
     )
-    record = body_of(_signed(sync_multiple_leads_request([lead], dedup_enabled=False))).find("leadRecordList/leadRecord")
+    record = body_of(_signed(sync_multiple_leads_request([lead], dedup_enabled=False))).find(
+        "leadRecordList/leadRecord"
+    )
     assert record is not None
-    assert [child.tag for child in record] == ["Id", "Email", "ForeignSysPersonId", "ForeignSysType", "leadAttributeList"]
+    assert [child.tag for child in record] == [
+        "Id",
+        "Email",
+        "ForeignSysPersonId",
+        "ForeignSysType",
+        "leadAttributeList",
+    ]
 
 
 def test_sync_lead_carries_cookie_workspace_and_return_lead() -> None:
@@ -195,7 +202,9 @@ def test_a_control_character_in_a_sync_lead_cookie_or_workspace_is_refused() -> 
 
 def test_very_long_values_stay_intact() -> None:
     value = "é" * 100_000 + "]]>" + "\U0001f600" * 1000
-    envelope = _signed(sync_multiple_leads_request([Lead(email="a@example.com", attributes=(("Bio", value),))], dedup_enabled=True))
+    envelope = _signed(
+        sync_multiple_leads_request([Lead(email="a@example.com", attributes=(("Bio", value),))], dedup_enabled=True)
+    )
     assert_valid(envelope)
     assert body_of(envelope).findtext("leadRecordList/leadRecord/leadAttributeList/attribute/attrValue") == value
 

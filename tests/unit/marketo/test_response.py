@@ -17,7 +17,9 @@ ENV = '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelo
 
 
 def _statuses(count: int, status: str = "UPDATED") -> bytes:
-    items = "".join(f"<syncStatus><leadId>{n}</leadId><status>{status}</status></syncStatus>" for n in range(1, count + 1))
+    items = "".join(
+        f"<syncStatus><leadId>{n}</leadId><status>{status}</status></syncStatus>" for n in range(1, count + 1)
+    )
     body = f"<ns1:successSyncMultipleLeads><result><syncStatusList>{items}</syncStatusList></result></ns1:successSyncMultipleLeads>"
     return f"{ENV}<SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>".encode()
 
@@ -47,7 +49,13 @@ def test_sync_lead_fixture_without_lead_record(fixture_bytes: Callable[[str], by
     [
         ("rapleaf__syncLead_response_CREATED_returnLead_true.xml", "CREATED", 12345, "some@email.com", "initech.com"),
         ("rapleaf__syncLead_response_UPDATED_returnLead_true.xml", "UPDATED", 12345, "some@email.com", None),
-        ("markety__syncLead_CREATED_with_MktowsContextHeader__response.xml", "CREATED", 1001064, "spiderman@example.com", "example.com"),
+        (
+            "markety__syncLead_CREATED_with_MktowsContextHeader__response.xml",
+            "CREATED",
+            1001064,
+            "spiderman@example.com",
+            "example.com",
+        ),
     ],
 )
 def test_sync_lead_fixtures_with_the_returned_lead(
@@ -107,7 +115,12 @@ def test_per_record_failure_keeps_its_text_and_code() -> None:
     ("name", "error_type", "code", "kind"),
     [
         ("adobedocs__fault_20014_authentication_failed.xml", AccessFaultError, "20014", FaultKind.ACCESS),
-        ("markety__syncLead_fault_20105_unknown_lead_field__response.xml", RejectedFaultError, "20105", FaultKind.REJECTED),
+        (
+            "markety__syncLead_fault_20105_unknown_lead_field__response.xml",
+            RejectedFaultError,
+            "20105",
+            FaultKind.REJECTED,
+        ),
         ("markety__syncCustomObjects_fault_20110_input_error.xml", RejectedFaultError, "20110", FaultKind.REJECTED),
     ],
 )
@@ -122,7 +135,10 @@ def test_fault_fixtures_raise_classified_errors(
 
 
 def test_the_recorded_getlead_fault_is_read_from_its_response_part() -> None:
-    text = (Path(__file__).parents[2] / "fixtures/marketo/markety__getLead_fault_20103_lead_not_found__request_and_response.txt").read_text()
+    text = (
+        Path(__file__).parents[2]
+        / "fixtures/marketo/markety__getLead_fault_20103_lead_not_found__request_and_response.txt"
+    ).read_text()
     response = text[text.rindex("<?xml") :] if "<?xml" in text else text[text.rindex("<SOAP-ENV:Envelope") :]
     with pytest.raises(RejectedFaultError) as caught:
         parse_reply(SL, response.encode(), expected=1)
@@ -176,7 +192,9 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
 <lolz>&lol9;</lolz>"""
 EXTERNAL_DTD = b'<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd"><r/>'
-UTF16_XXE = XXE_FILE.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>').decode().encode("utf-16")
+UTF16_XXE = (
+    XXE_FILE.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>').decode().encode("utf-16")
+)
 UNDECLARED_ENTITY = f"{ENV}<SOAP-ENV:Body>&xxe;</SOAP-ENV:Body></SOAP-ENV:Envelope>".encode()
 
 

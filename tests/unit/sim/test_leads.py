@@ -46,7 +46,9 @@ def test_id_takes_precedence_and_updates_the_foreign_id() -> None:
 
 def test_sync_lead_updates_email_when_the_foreign_id_matches() -> None:
     store = LeadStore()
-    _, lead = store.sync(LeadInput(email="old@example.com", foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI)
+    _, lead = store.sync(
+        LeadInput(email="old@example.com", foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI
+    )
     _, updated = store.sync(
         LeadInput(email="new@example.com", foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), SINGLE
     )
@@ -62,7 +64,8 @@ def test_email_attribute_updates_email_in_sync_multiple_leads() -> None:
     store = LeadStore()
     _, lead = store.sync(LeadInput(foreign_sys_person_id="SF-2", foreign_sys_type="SFDC"), MULTI)
     store.sync(
-        LeadInput(foreign_sys_person_id="SF-2", foreign_sys_type="SFDC", attributes=(("Email", "z@example.com"),)), MULTI
+        LeadInput(foreign_sys_person_id="SF-2", foreign_sys_type="SFDC", attributes=(("Email", "z@example.com"),)),
+        MULTI,
     )
     assert store.get(lead.id) is not None
     assert lead.email == "z@example.com"
@@ -71,15 +74,21 @@ def test_email_attribute_updates_email_in_sync_multiple_leads() -> None:
 def test_foreign_id_precedes_email() -> None:
     store = LeadStore()
     _, by_email = store.sync(LeadInput(email="a@example.com"), MULTI)
-    _, by_fsp = store.sync(LeadInput(email="x@example.com", foreign_sys_person_id="N-1", foreign_sys_type="NETSUITE"), MULTI)
-    _, matched = store.sync(LeadInput(email="a@example.com", foreign_sys_person_id="N-1", foreign_sys_type="NETSUITE"), MULTI)
+    _, by_fsp = store.sync(
+        LeadInput(email="x@example.com", foreign_sys_person_id="N-1", foreign_sys_type="NETSUITE"), MULTI
+    )
+    _, matched = store.sync(
+        LeadInput(email="a@example.com", foreign_sys_person_id="N-1", foreign_sys_type="NETSUITE"), MULTI
+    )
     assert matched.id == by_fsp.id != by_email.id
 
 
 def test_unknown_foreign_id_falls_back_to_email_and_is_recorded() -> None:
     store = LeadStore()
     _, lead = store.sync(LeadInput(email="a@example.com"), MULTI)
-    status, matched = store.sync(LeadInput(email="a@example.com", foreign_sys_person_id="C-9", foreign_sys_type="CUSTOM"), MULTI)
+    status, matched = store.sync(
+        LeadInput(email="a@example.com", foreign_sys_person_id="C-9", foreign_sys_type="CUSTOM"), MULTI
+    )
     assert (status, matched.id, matched.foreign_sys_person_id) == ("UPDATED", lead.id, "C-9")
 
 
@@ -103,7 +112,9 @@ def test_a_lead_without_any_key_is_refused() -> None:
 
 def test_a_foreign_id_owned_by_another_lead_is_refused() -> None:
     store = LeadStore()
-    _, first = store.sync(LeadInput(email="a@example.com", foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI)
+    _, first = store.sync(
+        LeadInput(email="a@example.com", foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI
+    )
     _, second = store.sync(LeadInput(email="b@example.com"), MULTI)
     with pytest.raises(LeadRejectedError, match=f"already belongs to lead {first.id}"):
         store.sync(LeadInput(id=second.id, foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI)
@@ -115,9 +126,15 @@ def test_an_anonymous_lead_becomes_known_through_its_cookie() -> None:
     assert status == "CREATED"
     assert anonymous.email is None
     status, known = store.sync(
-        LeadInput(email="ada@example.com", attributes=(("FirstName", "Ada"),)), SyncContext(single=True, cookie="id:1&token:a")
+        LeadInput(email="ada@example.com", attributes=(("FirstName", "Ada"),)),
+        SyncContext(single=True, cookie="id:1&token:a"),
     )
-    assert (status, known.id, known.email, known.cookies) == ("UPDATED", anonymous.id, "ada@example.com", ["id:1&token:a"])
+    assert (status, known.id, known.email, known.cookies) == (
+        "UPDATED",
+        anonymous.id,
+        "ada@example.com",
+        ["id:1&token:a"],
+    )
     assert len(store) == 1
 
 
@@ -141,14 +158,20 @@ def test_workspace_rules_of_the_sync_lead_documentation() -> None:
         store.sync(LeadInput(id=default.id), SyncContext(single=True, workspace="EMEA"))
     assert caught.value.code == "20106"
     # Matched by Email: the workspace is ignored and the lead stays where it is.
-    status, same = store.sync(LeadInput(email="d@example.com", attributes=(("A", "1"),)), SyncContext(single=True, workspace="EMEA"))
+    status, same = store.sync(
+        LeadInput(email="d@example.com", attributes=(("A", "1"),)), SyncContext(single=True, workspace="EMEA")
+    )
     assert (status, same.id, same.partition) == ("UPDATED", default.id, "Default")
     with pytest.raises(LeadRejectedError) as unknown:
         store.sync(LeadInput(email="x@example.com"), SyncContext(single=True, workspace="APAC"))
     assert unknown.value.code == "20110"
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a@x.com", "A@X.COM", "b@x.com", " b@x.com"]), st.text(max_size=3)), max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a@x.com", "A@X.COM", "b@x.com", " b@x.com"]), st.text(max_size=3)), max_size=30
+    )
+)
 def test_with_dedupe_on_there_is_one_lead_per_address(events: list[tuple[str, str]]) -> None:
     store = LeadStore()
     for email, value in events:

@@ -54,7 +54,10 @@ def test_invalid_program_changes_fail_and_change_nothing() -> None:
         (("Channel", ()), "Unknown attrType: Channel"),
     ]:
         outcome = store.sync(MObjectInput(type="Program", id=5, type_attribs=(good, bad)), "UPDATE")
-        assert (outcome.status, outcome.error) == ("FAILED", message + (" (expected Cost or Tag)" if "Channel" in message else ""))
+        assert (outcome.status, outcome.error) == (
+            "FAILED",
+            message + (" (expected Cost or Tag)" if "Channel" in message else ""),
+        )
     assert store.all()[0].type_attribs == []
     assert store.sync(MObjectInput(type="Program", attribs=()), "UPDATE").error == "Program id is required"
 
@@ -64,7 +67,9 @@ def test_unknown_types_and_incomplete_person_roles_fail() -> None:
     assert store.sync(MObjectInput(type="Company"), "UPSERT").error == "Unknown MObject type: Company"
     role = store.sync(MObjectInput(type="OpportunityPersonRole", attribs=(("OpportunityId", "1"),)), "INSERT")
     assert (role.status, role.error) == ("FAILED", "Required attribute missing: PersonId")
-    complete = MObjectInput(type="OpportunityPersonRole", attribs=(("OpportunityId", "1"), ("PersonId", "2"), ("Role", "Champion")))
+    complete = MObjectInput(
+        type="OpportunityPersonRole", attribs=(("OpportunityId", "1"), ("PersonId", "2"), ("Role", "Champion"))
+    )
     assert store.sync(complete, "INSERT").status == "CREATED"
 
 

@@ -24,7 +24,12 @@ def test_a_patch_changes_only_what_it_names() -> None:
 def test_faults_are_parsed() -> None:
     settings = apply_patch(
         SimSettings(),
-        {"faults": [{"kind": "http_500", "rate": 0.1}, {"kind": "fault", "code": "20023", "rate": 0.05, "operation": "syncLead"}]},
+        {
+            "faults": [
+                {"kind": "http_500", "rate": 0.1},
+                {"kind": "fault", "code": "20023", "rate": 0.05, "operation": "syncLead"},
+            ]
+        },
     )
     assert settings.faults == (
         FaultSpec("http_500", 0.1),

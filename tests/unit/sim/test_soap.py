@@ -92,7 +92,13 @@ def test_replies_are_valid_and_read_back() -> None:
         RecordStatus.CREATED,
         RecordStatus.FAILED,
     ]
-    lead = {"Id": 3, "Email": None, "ForeignSysPersonId": "F<&>", "ForeignSysType": "CUSTOM", "attributes": {"A": "]]>"}}
+    lead = {
+        "Id": 3,
+        "Email": None,
+        "ForeignSysPersonId": "F<&>",
+        "ForeignSysType": "CUSTOM",
+        "attributes": {"A": "]]>"},
+    }
     single = render_sync_lead(3, "UPDATED", None, lead)
     assert_valid(single)
     [outcome] = parse_reply(Operation.SYNC_LEAD, single, expected=1)

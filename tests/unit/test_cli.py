@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline.cli import build_parser, main, simulator_settings
+from pipeline.config import Settings
+from pipeline.sim.settings import FaultSpec
+
+
+def _settings(*argv: str) -> object:
+    return simulator_settings(build_parser().parse_args(["simulate", *argv]), Settings())
+
+
+def test_simulate_defaults_take_the_service_credentials_and_leave_limits_off() -> None:
+    settings = _settings()
+    assert settings.auth is True  # type: ignore[attr-defined]
+    assert settings.user_id == Settings().marketo.user_id  # type: ignore[attr-defined]
+    assert settings.calls_per_20s is None  # type: ignore[attr-defined]
+
+
+def test_simulate_flags_set_every_field() -> None:
+    settings = _settings(
+        "--auth", "off", "--marketo-limits", "--max-concurrency", "4", "--lead-fields", "FirstName, Company",
+        "--latency-ms", "300", "--latency-jitter-ms", "50", "--fault", "kind=fault,code=20023,rate=0.05,operation=syncLead",
+        "--fault", "kind=reset,rate=0.01", "--workspace", "EMEA=EMEA Primary", "--programs", "1970,1971",
+    )  # fmt: skip
+    assert settings.auth is False  # type: ignore[attr-defined]
+    assert (settings.calls_per_20s, settings.max_concurrency, settings.daily_quota) == (100, 4, 10_000)  # type: ignore[attr-defined]
+    assert settings.lead_fields == ("FirstName", "Company")  # type: ignore[attr-defined]
+    assert settings.latency_ms == 300  # type: ignore[attr-defined]
+    assert settings.faults == (  # type: ignore[attr-defined]
+        FaultSpec("fault", 0.05, code="20023", operation="syncLead"),
+        FaultSpec("reset", 0.01),
+    )
+    assert settings.workspaces == {"Default": "Default", "EMEA": "EMEA Primary"}  # type: ignore[attr-defined]
+    assert settings.programs == (1970, 1971)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--fault", "kind=fault,rate=0.1"], "faults.code"),
+        (["--fault", "boom"], "key=value"),
+        (["--calls-per-20s", "0"], "positive integer"),
+    ],
+)
+def test_bad_simulate_flags_exit_2_with_the_reason(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", *argv])
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_configuration_exits_2_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PIPELINE_HTTP__PORT", "-5")
+    assert main(["simulate"]) == 2
+    assert "config key http.port" in capsys.readouterr().err
