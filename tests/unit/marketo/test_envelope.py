@@ -39,7 +39,7 @@ HEADER = "{http://schemas.xmlsoap.org/soap/envelope/}Header"
 XML_TEXT = st.lists(
     st.one_of(
         st.sampled_from(["&", "<", ">", '"', "'", "\r", "\r\n", "\t", "]]>", "&amp;", "\U0001f600", "\ufffd", "é"]),
-        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff", min_codepoint=0x20),
+        st.characters(exclude_categories=["Cs"], exclude_characters="\x00\ufffe\uffff", min_codepoint=0x20),
     ),
     max_size=40,
 ).map("".join)
