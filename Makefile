@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SIM_PORT ?= 8089
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
 
-.PHONY: help venv test lint format bench simulate run clean
+.PHONY: help venv test lint format bench simulate run clean kafka-up kafka-down
 
 help:
 	@echo "make test      lint, type check, unit and integration tests (sets up .venv)"
@@ -14,6 +16,7 @@ help:
 	@echo "make simulate  the Marketo simulator on 127.0.0.1:$(SIM_PORT)"
 	@echo "make bench     the benchmarks; writes bench/results/latest.json"
 	@echo "make lint      ruff, ruff format --check, mypy --strict"
+	@echo "make kafka-up  the local Kafka broker on 127.0.0.1:$(KAFKA_PORT) (KAFKA_PORT changes it); make kafka-down stops it"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +48,12 @@ simulate: $(STAMP)
 # with Marketo's limits on, which is what the service will talk to.
 run: $(STAMP)
 	$(BIN)/marketo-pipeline simulate --port $(SIM_PORT) --marketo-limits
+
+kafka-up:
+	deploy/kafka/kafka.sh up
+
+kafka-down:
+	deploy/kafka/kafka.sh down
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
