@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Operation(enum.StrEnum):
@@ -85,5 +85,123 @@ class MObject:
     id: int | None = None
     external_key: Attrib | None = None
     attribs: tuple[Attrib, ...] = ()
-    type_attribs: tuple[TypeAttrib, ...] = field(default=())
+    type_attribs: tuple[TypeAttrib, ...] = ()
     associations: tuple[Association, ...] = ()
+
+
+class EventKind(enum.StrEnum):
+    """What an input event changes."""
+
+    LEAD = "lead"
+    MOBJECT = "mobject"
+
+
+class DeadLetterReason(enum.StrEnum):
+    """Why an event went to the dead-letter topic (`dlq.reason`)."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_EVENT = "invalid_event"
+    MARKETO_REJECTED = "marketo_rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an input message was read: what its offset commit waits for."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """An input message as Kafka delivered it; dead letters carry its bytes unchanged."""
+
+    source: Source
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadChange:
+    """A validated lead event."""
+
+    event_id: str
+    key: str
+    lead: Lead
+    workspace: str | None
+    return_lead: bool
+    message: RawMessage
+
+
+@dataclass(frozen=True, slots=True)
+class MObjectChange:
+    """A validated MObject event."""
+
+    event_id: str
+    key: str
+    mobject: MObject
+    operation: SyncOperation
+    message: RawMessage
+
+
+Event = LeadChange | MObjectChange
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidEvent:
+    """An input message that cannot become an event; it is dead-lettered with this reason."""
+
+    reason: DeadLetterReason
+    error: str
+    message: RawMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One or more events of one lead or object merged in the dedupe window: what one Marketo record carries."""
+
+    key: str
+    kind: EventKind
+    events: tuple[Event, ...]
+    identities: frozenset[str]
+    lead: Lead | None = None
+    workspace: str | None = None
+    return_lead: bool = False
+    mobject: MObject | None = None
+    mobject_operation: SyncOperation | None = None
+
+    @property
+    def operation(self) -> Operation:
+        """The Marketo call that can carry this record (DESIGN 2.3)."""
+        if self.kind is EventKind.MOBJECT:
+            return Operation.SYNC_MOBJECTS
+        lead = self.lead
+        if self.workspace is not None or self.return_lead or (lead is not None and lead.cookie is not None):
+            return Operation.SYNC_LEAD
+        return Operation.SYNC_MULTIPLE_LEADS
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """Why a record FAILED: Marketo's code when it gave one."""
+
+    code: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What became of one record: its result message and, when FAILED, its dead letters."""
+
+    record: Record
+    status: RecordStatus
+    attempts: int
+    lead_id: int | None = None
+    mobject_id: int | None = None
+    error: RecordError | None = None
+    lead_data: dict[str, object] | None = None
+    dead_letter: DeadLetterReason | None = None

@@ -1,0 +1,70 @@
+"""Records -> calls: full batches go at once, a partial one when its oldest record has waited long enough."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.records import Operation, Record, SyncOperation
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The records of one Marketo call, in the order they became ready."""
+
+    operation: Operation
+    records: tuple[Record, ...]
+    mobject_operation: SyncOperation | None = None
+
+
+@dataclass(slots=True)
+class _Open:
+    operation: Operation
+    mobject_operation: SyncOperation | None
+    records: list[Record]
+    due: float
+
+
+class Batcher:
+    """One open batch per call shape: syncMultipleLeads, and syncMObjects per operation; syncLead goes alone."""
+
+    def __init__(self, *, max_leads: int, max_mobjects: int, max_wait_s: float) -> None:
+        self.max_leads = max_leads
+        self.max_mobjects = max_mobjects
+        self.max_wait_s = max_wait_s
+        self._open: dict[tuple[Operation, SyncOperation | None], _Open] = {}
+
+    def __len__(self) -> int:
+        """Records waiting in open batches."""
+        return sum(len(b.records) for b in self._open.values())
+
+    def add(self, record: Record, now: float) -> list[Batch]:
+        """Place `record`; returns the batch it completes, if any."""
+        operation = record.operation
+        if operation is Operation.SYNC_LEAD:
+            return [Batch(operation, (record,))]
+        shape = (operation, record.mobject_operation)
+        current = self._open.get(shape)
+        if current is None:
+            current = _Open(operation, record.mobject_operation, [], now + self.max_wait_s)
+            self._open[shape] = current
+        current.records.append(record)
+        limit = self.max_mobjects if operation is Operation.SYNC_MOBJECTS else self.max_leads
+        if len(current.records) >= limit:
+            return [self._close(shape)]
+        return []
+
+    def _close(self, shape: tuple[Operation, SyncOperation | None]) -> Batch:
+        current = self._open.pop(shape)
+        return Batch(current.operation, tuple(current.records), current.mobject_operation)
+
+    def due(self, now: float) -> list[Batch]:
+        """Partial batches whose oldest record has waited `max_wait_s`."""
+        return [self._close(shape) for shape, current in list(self._open.items()) if current.due <= now]
+
+    def drain(self) -> list[Batch]:
+        """Every open batch, now."""
+        return [self._close(shape) for shape in list(self._open)]
+
+    def next_deadline(self) -> float | None:
+        """When the next partial batch is due."""
+        return min((current.due for current in self._open.values()), default=None)

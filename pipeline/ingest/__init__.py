@@ -1,0 +1,1 @@
+"""Kafka -> validated events: decoding, validation, the consumer and its offset bookkeeping."""

@@ -1,0 +1,289 @@
+"""Input messages -> events (DESIGN 2.1). Pure: every bad input becomes an InvalidEvent with a clear reason."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import orjson
+
+from pipeline.marketo.xmltext import find_unencodable
+from pipeline.records import (
+    Association,
+    Attrib,
+    DeadLetterReason,
+    Event,
+    ForeignSysType,
+    InvalidEvent,
+    Lead,
+    LeadChange,
+    MObject,
+    MObjectChange,
+    RawMessage,
+    SyncOperation,
+    TypeAttrib,
+)
+
+MAX_EVENT_BYTES: Final = 1024 * 1024
+MAX_VALUE_CHARS: Final = 65_536
+MAX_ATTRIBUTES: Final = 1000
+MAX_INT: Final = 2**31 - 1  # Marketo ids are xs:int
+MOBJECT_TYPES: Final = frozenset({"Program", "Opportunity", "OpportunityPersonRole"})
+_TYPE_ATTRIB_REQUIRED: Final = {"Cost": ("Month", "Amount"), "Tag": ("Type", "Value")}
+_ALIASES: Final = {
+    "Id": ("Id", "id"),
+    "Email": ("Email", "email"),
+    "ForeignSysPersonId": ("ForeignSysPersonId", "foreignSysPersonId"),
+    "ForeignSysType": ("ForeignSysType", "foreignSysType"),
+    "MarketoCookie": ("MarketoCookie", "marketoCookie"),
+}
+
+
+class EventError(ValueError):
+    """The event breaks the input contract; the message says where."""
+
+
+def _text(value: object, where: str, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise EventError(f"{where} is required")
+        return None
+    if not isinstance(value, str):
+        raise EventError(f"{where} must be a string, not {type(value).__name__}")
+    if len(value) > MAX_VALUE_CHARS:
+        raise EventError(f"{where} is longer than {MAX_VALUE_CHARS} characters")
+    bad = find_unencodable(value)
+    if bad is not None:
+        raise EventError(f"{where}: {bad}")
+    return value
+
+
+def _nonempty(value: object, where: str) -> str | None:
+    text = _text(value, where)
+    return text or None
+
+
+def _int_id(value: object, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
+        raise EventError(f"{where} must be a positive 32-bit integer, got {value!r}")
+    return value
+
+
+def render_value(value: object, where: str) -> str:
+    """An attribute value as Marketo receives it: strings as they are, numbers and booleans as JSON writes them."""
+    if isinstance(value, str):
+        return _text(value, where) or ""
+    if value is None:
+        return ""  # null clears the field
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return orjson.dumps(value).decode()
+    raise EventError(f"{where} must be a string, number, boolean or null, not {type(value).__name__}")
+
+
+def _attributes(value: object, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise EventError(f"{where} must be an object")
+    if len(value) > MAX_ATTRIBUTES:
+        raise EventError(f"{where} has more than {MAX_ATTRIBUTES} entries")
+    pairs = []
+    for name, item in value.items():
+        if not name:
+            raise EventError(f"{where} has an empty name")
+        _text(name, f"{where} name")
+        pairs.append((name, render_value(item, f"{where}.{name}")))
+    return tuple(pairs)
+
+
+def _alias(lead: Mapping[str, Any], field: str) -> object:
+    for spelling in _ALIASES[field]:
+        if lead.get(spelling) is not None:
+            return lead[spelling]
+    return None
+
+
+def _lead(body: Mapping[str, Any]) -> Lead:
+    raw = body.get("lead")
+    if not isinstance(raw, dict):
+        raise EventError("lead must be an object")
+    fsp_id = _nonempty(_alias(raw, "ForeignSysPersonId"), "lead.ForeignSysPersonId")
+    fsp_type_text = _nonempty(_alias(raw, "ForeignSysType"), "lead.ForeignSysType")
+    fsp_type = None
+    if fsp_id is not None:
+        if fsp_type_text is None or fsp_type_text not in ForeignSysType.__members__:
+            raise EventError(f"lead.ForeignSysType must be one of CUSTOM, SFDC, NETSUITE, got {fsp_type_text!r}")
+        fsp_type = ForeignSysType(fsp_type_text)
+    lead = Lead(
+        id=_int_id(_alias(raw, "Id"), "lead.Id"),
+        email=_nonempty(_alias(raw, "Email"), "lead.Email"),
+        foreign_sys_person_id=fsp_id,
+        foreign_sys_type=fsp_type,
+        cookie=_nonempty(_alias(raw, "MarketoCookie"), "lead.MarketoCookie"),
+        attributes=_attributes(raw.get("attributes"), "lead.attributes"),
+    )
+    if lead.id is None and fsp_id is None and lead.cookie is None and lead.email is None:
+        raise EventError("lead needs one of Id, ForeignSysPersonId, MarketoCookie, Email")
+    return lead
+
+
+def lead_key(lead: Lead, workspace: str | None) -> str:
+    """The precedence key: Id, then foreign id, then cookie, then trimmed lower-case Email (DESIGN 2.2)."""
+    if lead.id is not None:
+        key = f"id:{lead.id}"
+    elif lead.foreign_sys_person_id is not None and lead.foreign_sys_type is not None:
+        key = f"fsp:{lead.foreign_sys_type.value}:{lead.foreign_sys_person_id}"
+    elif lead.cookie is not None:
+        key = f"cookie:{lead.cookie}"
+    else:
+        key = f"email:{(lead.email or '').strip().lower()}"
+    return key if workspace is None else f"{key}|ws:{workspace}"
+
+
+def lead_identities(lead: Lead) -> frozenset[str]:
+    """Every identity value of a lead: records sharing one are never in one call nor in flight together."""
+    found = set()
+    if lead.id is not None:
+        found.add(f"id:{lead.id}")
+    if lead.foreign_sys_person_id is not None:
+        found.add(f"fsp:{lead.foreign_sys_type}:{lead.foreign_sys_person_id}")
+    if lead.cookie is not None:
+        found.add(f"cookie:{lead.cookie}")
+    if lead.email is not None:
+        found.add(f"email:{lead.email.strip().lower()}")
+    return frozenset(found)
+
+
+def _external_key(value: object, where: str) -> Attrib | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise EventError(f"{where} must be an object with name and value")
+    name = _nonempty(value.get("name"), f"{where}.name")
+    if name is None:
+        raise EventError(f"{where}.name is required")
+    return Attrib(name, render_value(value.get("value"), f"{where}.value"))
+
+
+def _type_attribs(value: object) -> tuple[TypeAttrib, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise EventError("mobject.typeAttribs must be a list")
+    found = []
+    for index, item in enumerate(value):
+        where = f"mobject.typeAttribs[{index}]"
+        if not isinstance(item, dict):
+            raise EventError(f"{where} must be an object")
+        attr_type = item.get("attrType")
+        if attr_type not in _TYPE_ATTRIB_REQUIRED:
+            raise EventError(f"{where}.attrType must be Cost or Tag, got {attr_type!r}")
+        pairs = _attributes(item.get("attribs"), f"{where}.attribs")
+        missing = [name for name in _TYPE_ATTRIB_REQUIRED[attr_type] if name not in dict(pairs)]
+        if missing:
+            raise EventError(f"{where} ({attr_type}) needs {missing[0]}")
+        found.append(TypeAttrib(attr_type, tuple(Attrib(n, v) for n, v in pairs)))
+    return tuple(found)
+
+
+def _associations(value: object) -> tuple[Association, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise EventError("mobject.associations must be a list")
+    found = []
+    for index, item in enumerate(value):
+        where = f"mobject.associations[{index}]"
+        if not isinstance(item, dict):
+            raise EventError(f"{where} must be an object")
+        mobj_type = _nonempty(item.get("mObjType"), f"{where}.mObjType")
+        if mobj_type is None:
+            raise EventError(f"{where}.mObjType is required")
+        found.append(
+            Association(
+                mobj_type,
+                _int_id(item.get("id"), f"{where}.id"),
+                _external_key(item.get("externalKey"), f"{where}.externalKey"),
+            )
+        )
+    return tuple(found)
+
+
+def _mobject(body: Mapping[str, Any]) -> tuple[MObject, SyncOperation]:
+    raw = body.get("mobject")
+    if not isinstance(raw, dict):
+        raise EventError("mobject must be an object")
+    mobj_type = raw.get("type")
+    if mobj_type not in MOBJECT_TYPES:
+        raise EventError(f"mobject.type must be one of {sorted(MOBJECT_TYPES)}, got {mobj_type!r}")
+    operation_text = body.get("operation", "UPSERT") or "UPSERT"
+    if operation_text not in SyncOperation.__members__:
+        raise EventError(f"operation must be INSERT, UPDATE or UPSERT, got {operation_text!r}")
+    operation = SyncOperation(operation_text)
+    if mobj_type == "Program" and operation is not SyncOperation.UPDATE:
+        raise EventError("a Program can only be updated (operation UPDATE)")
+    mobject = MObject(
+        type=mobj_type,
+        id=_int_id(raw.get("id"), "mobject.id"),
+        external_key=_external_key(raw.get("externalKey"), "mobject.externalKey"),
+        attribs=tuple(Attrib(n, v) for n, v in _attributes(raw.get("attribs"), "mobject.attribs")),
+        type_attribs=_type_attribs(raw.get("typeAttribs")),
+        associations=_associations(raw.get("associations")),
+    )
+    if mobj_type == "Program" and mobject.id is None:
+        raise EventError("a Program is updated by its id: mobject.id is required")
+    return mobject, operation
+
+
+def mobject_key(mobject: MObject, event_id: str) -> str:
+    """`mobj:<type>:<id or externalKey name=value>`; an object with neither is keyed by its event alone."""
+    if mobject.id is not None:
+        return f"mobj:{mobject.type}:{mobject.id}"
+    if mobject.external_key is not None:
+        return f"mobj:{mobject.type}:{mobject.external_key.name}={mobject.external_key.value}"
+    return f"mobj:{mobject.type}:event={event_id}"
+
+
+def decode_event(message: RawMessage) -> Event | InvalidEvent:
+    """Validate one input message; never raises for bad input."""
+    value = message.value
+    if value is None:
+        return InvalidEvent(DeadLetterReason.INVALID_JSON, "message has no value (tombstone)", message)
+    if len(value) > MAX_EVENT_BYTES:
+        return InvalidEvent(
+            DeadLetterReason.INVALID_EVENT, f"event of {len(value)} bytes exceeds {MAX_EVENT_BYTES}", message
+        )
+    try:
+        body = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return InvalidEvent(DeadLetterReason.INVALID_JSON, f"not UTF-8 JSON: {exc}", message)
+    try:
+        return _event(body, message)
+    except EventError as exc:
+        return InvalidEvent(DeadLetterReason.INVALID_EVENT, str(exc), message)
+
+
+def _event(body: object, message: RawMessage) -> Event:
+    if not isinstance(body, dict):
+        raise EventError(f"an event is a JSON object, not {type(body).__name__}")
+    event_id = _text(body.get("event_id"), "event_id", required=True)
+    if not event_id or len(event_id) > 128:  # noqa: PLR2004
+        raise EventError("event_id must be 1 to 128 characters")
+    kind = body.get("kind", "lead") or "lead"
+    if kind == "mobject":
+        mobject, operation = _mobject(body)
+        return MObjectChange(event_id, mobject_key(mobject, event_id), mobject, operation, message)
+    if kind != "lead":
+        raise EventError(f"kind must be lead or mobject, got {kind!r}")
+    lead = _lead(body)
+    workspace = _nonempty(body.get("workspace"), "workspace")
+    return_lead = body.get("return_lead", False)
+    if return_lead is None:
+        return_lead = False
+    if not isinstance(return_lead, bool):
+        raise EventError(f"return_lead must be true or false, got {return_lead!r}")
+    return LeadChange(event_id, lead_key(lead, workspace), lead, workspace, return_lead, message)
