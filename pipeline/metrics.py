@@ -1,0 +1,51 @@
+"""The service's Prometheus metrics (prefix `marketo_pipeline_`), on a registry of its own per instance."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300)
+_BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 150, 200, 250, 299, 300)
+
+
+class Metrics:
+    """Every metric the contract names; labels take bounded values only (operations, statuses, reasons)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        p = "marketo_pipeline_"
+        self.events_consumed = Counter(f"{p}events_consumed", "Input messages consumed.", registry=r)
+        self.events_invalid = Counter(
+            f"{p}events_invalid", "Input messages dead-lettered as invalid.", ["reason"], registry=r
+        )
+        self.events_merged = Counter(f"{p}events_merged", "Events merged into an already open record.", registry=r)
+        self.batch_records = Histogram(
+            f"{p}batch_records", "Records per Marketo call.", ["operation"], buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.requests = Counter(f"{p}requests", "Marketo calls by outcome.", ["operation", "outcome"], registry=r)
+        self.request_duration = Histogram(
+            f"{p}request_duration_seconds",
+            "Marketo call duration.",
+            ["operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.requests_in_flight = Gauge(f"{p}requests_in_flight", "Marketo calls in flight.", registry=r)
+        self.retries = Counter(f"{p}retries", "Marketo call retries.", ["operation", "reason"], registry=r)
+        self.results = Counter(f"{p}results", "Results published.", ["operation", "status"], registry=r)
+        self.dlq = Counter(f"{p}dlq", "Dead letters published.", ["reason"], registry=r)
+        self.consumer_lag = Gauge(f"{p}consumer_lag", "Messages behind the log end.", ["partition"], registry=r)
+        self.event_to_result = Histogram(
+            f"{p}event_to_result_seconds",
+            "From an event's Kafka timestamp to its result.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.governor_wait = Counter(
+            f"{p}governor_wait_seconds", "Time calls waited for the rate governor.", registry=r
+        )
+        self.daily_quota_remaining = Gauge(f"{p}daily_quota_remaining", "Marketo calls left today.", registry=r)
+        self.pending_events = Gauge(f"{p}pending_events", "Events consumed and not yet answered.", registry=r)
+        self.marketo_access = Gauge(f"{p}marketo_access_ok", "1 while Marketo accepts our calls.", registry=r)
+        self.marketo_access.set(1)

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pipeline.batch.batcher import Batch
+from pipeline.dedupe.window import DedupeWindow
+from pipeline.deliver.access import AccessGate
+from pipeline.deliver.client import TransportError
+from pipeline.deliver.governor import RateGovernor
+from pipeline.deliver.pool import BatchDelivery, DeliverPolicy
+from pipeline.marketo.envelope import SoapRequest
+from pipeline.marketo.fault import AccessFaultError, Fault, RejectedFaultError, TransientFaultError
+from pipeline.marketo.response import RecordOutcome
+from pipeline.metrics import Metrics
+from pipeline.records import DeadLetterReason, Operation, Record, RecordStatus
+from tests.unit.events import lead_event
+
+POLICY = DeliverPolicy(max_attempts=4, backoff_base_s=0.0001, backoff_max_s=0.0001, access_retry_s=0.0001)
+Behaviour = Callable[[SoapRequest, int], list[RecordOutcome]]
+
+
+class ScriptedMarketo:
+    """Answers each attempt with the next behaviour of its script (the last one repeats)."""
+
+    def __init__(self, *script: Behaviour) -> None:
+        self.script = list(script)
+        self.calls: list[SoapRequest] = []
+
+    async def call(self, request: SoapRequest, *, expected: int) -> list[RecordOutcome]:
+        self.calls.append(request)
+        behaviour = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return behaviour(request, expected)
+
+
+def ok(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+    del request
+    return [RecordOutcome(RecordStatus.CREATED, lead_id=n + 1) for n in range(expected)]
+
+
+def fault(code: str) -> Behaviour:
+    def raise_fault(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        del request, expected
+        error = {"20014": AccessFaultError, "20105": RejectedFaultError}.get(code, TransientFaultError)
+        raise error(Fault(code, f"fault {code}"))
+
+    return raise_fault
+
+
+def reset(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+    del request, expected
+    raise TransportError("connection", "reset by peer")
+
+
+def leads(count: int) -> list[Record]:
+    window = DedupeWindow(0.0)
+    for n in range(count):
+        window.add(lead_event(f"e{n}", Email=f"{n}@x.com", attributes={"Bad": "yes"} if n == 7 else {}), now=0)
+    return window.expired(0)
+
+
+def delivery(caller: ScriptedMarketo, access: AccessGate | None = None) -> tuple[BatchDelivery, Metrics]:
+    metrics = Metrics()
+    governor = RateGovernor(calls_per_window=10_000, daily_quota=1_000_000)
+    return BatchDelivery(caller, governor, access or AccessGate(), POLICY, metrics), metrics
+
+
+def batch(records: list[Record]) -> Batch:
+    return Batch(Operation.SYNC_MULTIPLE_LEADS, tuple(records))
+
+
+async def test_a_clean_call_gives_every_record_its_status() -> None:
+    marketo = ScriptedMarketo(ok)
+    deliverer, metrics = delivery(marketo)
+    results = await deliverer.deliver(batch(leads(5)))
+    assert [(r.status, r.lead_id, r.attempts) for r in results] == [(RecordStatus.CREATED, n + 1, 1) for n in range(5)]
+    assert metrics.requests.labels("syncMultipleLeads", "ok")._value.get() == 1
+
+
+async def test_a_per_record_failure_dead_letters_that_record_only() -> None:
+    def one_fails(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        outcomes = ok(request, expected)
+        outcomes[2] = RecordOutcome(RecordStatus.FAILED, error="Lead not found (20103)", error_code="20103")
+        return outcomes
+
+    results = await delivery(ScriptedMarketo(one_fails))[0].deliver(batch(leads(4)))
+    assert [r.dead_letter for r in results] == [None, None, DeadLetterReason.MARKETO_REJECTED, None]
+    assert results[2].error is not None
+    assert results[2].error.code == "20103"
+
+
+async def test_transient_failures_are_retried_and_counted() -> None:
+    marketo = ScriptedMarketo(fault("20023"), reset, fault("20016"), ok)
+    deliverer, metrics = delivery(marketo)
+    results = await deliverer.deliver(batch(leads(3)))
+    assert {(r.status, r.attempts) for r in results} == {(RecordStatus.CREATED, 4)}
+    assert metrics.retries.labels("syncMultipleLeads", "fault_20023")._value.get() == 1
+    assert metrics.retries.labels("syncMultipleLeads", "connection")._value.get() == 1
+    assert len(marketo.calls) == 4
+
+
+async def test_the_retry_budget_ends_in_retries_exhausted() -> None:
+    marketo = ScriptedMarketo(fault("20011"))
+    results = await delivery(marketo)[0].deliver(batch(leads(2)))
+    assert {(r.status, r.dead_letter, r.attempts) for r in results} == {
+        (RecordStatus.FAILED, DeadLetterReason.RETRIES_EXHAUSTED, 4)
+    }
+    assert results[0].error is not None
+    assert results[0].error.code == "20011"
+    assert len(marketo.calls) == POLICY.max_attempts
+
+
+async def test_a_whole_call_rejection_is_split_until_the_poison_record_stands_alone() -> None:
+    def poison(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        if "<attrName>Bad</attrName>" in request.body:
+            raise RejectedFaultError(Fault("20105", "unknown fields for import: Bad"))
+        return ok(request, expected)
+
+    marketo = ScriptedMarketo(poison)
+    results = await delivery(marketo)[0].deliver(batch(leads(300)))
+    failed = [r for r in results if r.status is RecordStatus.FAILED]
+    assert len(results) == 300
+    assert [r.record.key for r in failed] == ["email:7@x.com"]
+    assert failed[0].dead_letter is DeadLetterReason.MARKETO_REJECTED
+    assert failed[0].error is not None
+    assert failed[0].error.code == "20105"
+    assert len(marketo.calls) <= 2 * 9 + 1  # a binary search, not one call per record
+
+
+async def test_credentials_refused_pause_without_spending_the_budget_or_dead_lettering() -> None:
+    access = AccessGate()
+    seen_closed = []
+
+    def refused(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        del request, expected
+        seen_closed.append(access.is_open)
+        raise AccessFaultError(Fault("20014", "Authentication failed"))
+
+    marketo = ScriptedMarketo(*([refused] * 10), ok)
+    results = await delivery(marketo, access)[0].deliver(batch(leads(2)))
+    assert seen_closed[0] is True
+    assert seen_closed[1:] == [False] * 9  # closed from the first refusal until a call succeeds
+    assert access.is_open
+    assert {(r.status, r.attempts) for r in results} == {(RecordStatus.CREATED, 1)}
+
+
+@pytest.mark.parametrize("operation", [Operation.SYNC_LEAD, Operation.SYNC_MULTIPLE_LEADS])
+async def test_batch_records_are_observed(operation: Operation) -> None:
+    deliverer, metrics = delivery(ScriptedMarketo(ok))
+    records = leads(1)
+    await deliverer.deliver(Batch(operation, tuple(records)))
+    assert metrics.batch_records.labels(operation.value)._sum.get() == 1
