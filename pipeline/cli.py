@@ -14,9 +14,13 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.app import Service
 from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError, FatalError
 from pipeline.logs import configure_logging
+from pipeline.ops.produce import produce
+from pipeline.ops.synthetic import SyntheticLoad
+from pipeline.ops.topics import create_topics
 from pipeline.sim.server import Simulator, SimulatorServer
 from pipeline.sim.settings import MARKETO_LIMITS, SimConfigError, SimSettings, apply_patch, parse_fault
 
@@ -74,11 +78,34 @@ def _add_simulate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument("--no-validate", action="store_true", help="skip schema validation of requests")
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of every verb."""
     parser = argparse.ArgumentParser(prog="marketo-pipeline", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    run = verbs.add_parser("run", help="the service: Kafka -> Marketo -> results")
+    _common(run)
     _add_simulate(verbs)
+    produce_verb = verbs.add_parser("produce", help="publish synthetic lead-change events")
+    _common(produce_verb)
+    produce_verb.add_argument("--count", type=_positive, default=10_000)
+    produce_verb.add_argument(
+        "--duplicates", type=_share, default=0.2, help="share of events that update an earlier lead"
+    )
+    produce_verb.add_argument("--invalid", type=_share, default=0.01, help="share of malformed events")
+    produce_verb.add_argument("--mobjects", type=_share, default=0.05, help="share of Opportunity/Program events")
+    produce_verb.add_argument("--cookies", type=_share, default=0.01, help="share of anonymous (cookie) leads")
+    produce_verb.add_argument("--seed", type=int, default=1)
+    produce_verb.add_argument("--topic", help="target topic (default: kafka.input_topic)")
+    topics = verbs.add_parser("topics", help="create the input, results and dead-letter topics")
+    _common(topics)
+    topics.add_argument("--partitions", type=_positive, default=6)
     return parser
 
 
@@ -146,6 +173,36 @@ async def simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def run_service(settings: Settings) -> int:
+    """The service until SIGTERM or SIGINT, then a drain under `service.drain_deadline_s`."""
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    await Service(settings).run(stop)
+    return 0
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    match args.verb:
+        case "run":
+            return await run_service(settings)
+        case "simulate":
+            return await simulate(args, settings)
+        case "produce":
+            load = SyntheticLoad(
+                seed=args.seed,
+                duplicates=args.duplicates,
+                invalid=args.invalid,
+                mobjects=args.mobjects,
+                cookies=args.cookies,
+            )
+            await produce(settings, load, args.count, topic=args.topic)
+            return 0
+        case "topics":
+            await create_topics(settings, args.partitions)
+            return 0
+    return 2  # pragma: no cover - argparse allows only the verbs above
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse argv, load settings, run the verb; configuration errors exit 2 with the key named."""
     args = build_parser().parse_args(argv)
@@ -154,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Sources merge key by key: a flag replaces one setting, not its whole section.
         overrides: dict[str, Any] = {"kafka": {"bootstrap": args.bootstrap}} if args.bootstrap else {}
         settings = load_settings(args.config, **overrides)
-        return asyncio.run(simulate(args, settings))
+        return asyncio.run(_dispatch(args, settings))
     except (ConfigError, SimConfigError) as exc:
         print(f"marketo-pipeline: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return 2

@@ -38,6 +38,7 @@ class KafkaSettings(_Section):
     results_topic: str = "leads.results"
     dlq_topic: str = "leads.dlq"
     group_id: str = "marketo-pipeline"
+    client_id: str = "marketo-pipeline"
 
     @field_validator("bootstrap")
     @classmethod
@@ -69,6 +70,13 @@ class MarketoSettings(_Section):
         return value
 
 
+class IngestSettings(_Section):
+    """How much is read ahead of Marketo."""
+
+    max_pending_events: PositiveInt = 50_000
+    max_poll_records: PositiveInt = 2_000
+
+
 class DedupeSettings(_Section):
     """How long events of one lead are merged before the record moves on."""
 
@@ -92,12 +100,21 @@ class DeliverSettings(_Section):
     max_attempts: PositiveInt = 8
     backoff_base_ms: PositiveInt = 200
     backoff_max_ms: PositiveInt = 30_000
+    access_retry_s: Annotated[float, Field(gt=0)] = 30.0
 
 
 class HttpSettings(_Section):
     """The operations endpoint: /metrics, /healthz, /readyz."""
 
     port: Annotated[int, Field(ge=0, lt=65536)] = 9108
+
+
+class ServiceSettings(_Section):
+    """Lifecycle: commits, drains on shutdown and rebalance."""
+
+    commit_interval_ms: PositiveInt = 1_000
+    drain_deadline_s: Annotated[float, Field(gt=0)] = 30.0
+    rebalance_drain_s: Annotated[float, Field(gt=0)] = 10.0
 
 
 class Settings(BaseSettings):
@@ -109,10 +126,12 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     marketo: MarketoSettings = MarketoSettings()
+    ingest: IngestSettings = IngestSettings()
     dedupe: DedupeSettings = DedupeSettings()
     batch: BatchSettings = BatchSettings()
     deliver: DeliverSettings = DeliverSettings()
     http: HttpSettings = HttpSettings()
+    service: ServiceSettings = ServiceSettings()
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with every secret replaced, for the start-up log."""

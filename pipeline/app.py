@@ -1,0 +1,319 @@
+"""The composition root: the only module that knows every stage, and the service's lifecycle.
+
+Data flow: EventSource -> decode -> DedupeWindow -> OrderGate -> Batcher -> DeliveryPool -> OutcomePublisher,
+which marks events answered in the OffsetBook; the committer commits what the book allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Final
+
+import aiohttp
+import structlog
+
+from pipeline.batch.batcher import Batch, Batcher
+from pipeline.config import Settings
+from pipeline.dedupe.gate import OrderGate
+from pipeline.dedupe.window import DedupeWindow
+from pipeline.deliver.access import AccessGate
+from pipeline.deliver.client import MarketoClient
+from pipeline.deliver.governor import RateGovernor
+from pipeline.deliver.pool import BatchDelivery, DeliverPolicy, DeliveryPool
+from pipeline.ingest.consumer import EventSource
+from pipeline.ingest.decode import decode_event
+from pipeline.ingest.offsets import OffsetBook, PartitionId
+from pipeline.marketo.signing import Credentials
+from pipeline.metrics import Metrics
+from pipeline.ops.http import OpsServer
+from pipeline.outcome.producer import KafkaSink
+from pipeline.outcome.publisher import OutcomePublisher
+from pipeline.records import InvalidEvent, Record, RecordResult
+
+log = structlog.get_logger()
+
+POLL_TIMEOUT_MS: Final = 100
+TICK_S: Final = 0.05
+RESUME_RATIO: Final = 0.8
+LIVENESS_S: Final = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Wiring:
+    """The stages that need I/O, connected for one run."""
+
+    source: EventSource
+    sink: KafkaSink
+    pool: DeliveryPool
+    publisher: OutcomePublisher
+
+
+class Service:
+    """One instance of the pipeline. Constructing it does no I/O; `run` does everything until `stop`."""
+
+    def __init__(self, settings: Settings, *, metrics: Metrics | None = None, ops_host: str = "0.0.0.0") -> None:  # noqa: S104
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.ops_host = ops_host
+        self.ops_port: int | None = None
+        self.book = OffsetBook()
+        self.window = DedupeWindow(settings.dedupe.window_ms / 1000)
+        self.gate = OrderGate()
+        self.batcher = Batcher(
+            max_leads=settings.batch.max_leads,
+            max_mobjects=settings.batch.max_mobjects,
+            max_wait_s=settings.batch.max_wait_ms / 1000,
+        )
+        self.access = AccessGate()
+        self.governor = RateGovernor(
+            calls_per_window=settings.deliver.calls_per_20s, daily_quota=settings.deliver.daily_quota
+        )
+        self._outbox: deque[Batch] = deque()
+        self._wake = asyncio.Event()
+        self._draining = False
+        self._heartbeat = time.monotonic()
+        self._merged_seen = 0
+        self._wiring: _Wiring | None = None
+        self.started = asyncio.Event()
+
+    # --- health ------------------------------------------------------------------------------
+
+    def alive(self) -> bool:
+        """The event loop has ticked recently."""
+        return time.monotonic() - self._heartbeat < LIVENESS_S
+
+    def not_ready(self) -> list[str]:
+        """Why the service is not ready; empty when it is."""
+        reasons = []
+        wiring = self._wiring
+        if wiring is None or not wiring.source.assignment:
+            reasons.append("consumer has no partition assigned")
+        if wiring is None or not wiring.sink.connected:
+            reasons.append("producer not connected")
+        if not self.access.is_open:
+            reasons.append(f"Marketo refuses our calls: {self.access.reason}")
+        if self.governor.quota_remaining == 0:
+            reasons.append("daily Marketo quota used up")
+        return reasons
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume, deliver and publish until `stop` is set; then drain under the deadline, commit, close."""
+        s = self.settings
+        async with AsyncExitStack() as stack:
+            session = await stack.enter_async_context(
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=s.deliver.max_concurrency * 2))
+            )
+            sink = await stack.enter_async_context(KafkaSink(bootstrap=s.kafka.bootstrap, client_id=s.kafka.client_id))
+            ops = await stack.enter_async_context(
+                OpsServer(
+                    host=self.ops_host,
+                    port=s.http.port,
+                    registry=self.metrics.registry,
+                    ready=self.not_ready,
+                    alive=self.alive,
+                )
+            )
+            self.ops_port = ops.port
+            publisher = OutcomePublisher(
+                sink, self.book, self.metrics, results_topic=s.kafka.results_topic, dlq_topic=s.kafka.dlq_topic
+            )
+            client = MarketoClient(
+                session,
+                s.marketo.endpoint,
+                Credentials(s.marketo.user_id, s.marketo.secret_key.get_secret_value()),
+                timeout_s=s.marketo.timeout_s,
+                max_response_bytes=s.marketo.max_response_bytes,
+            )
+            policy = DeliverPolicy(
+                max_attempts=s.deliver.max_attempts,
+                backoff_base_s=s.deliver.backoff_base_ms / 1000,
+                backoff_max_s=s.deliver.backoff_max_ms / 1000,
+                access_retry_s=s.deliver.access_retry_s,
+                dedup_enabled=s.marketo.dedup_enabled,
+            )
+            delivery = BatchDelivery(client, self.governor, self.access, policy, self.metrics)
+            pool = DeliveryPool(delivery, s.deliver.max_concurrency, self._on_results)
+            source = await stack.enter_async_context(
+                EventSource(
+                    bootstrap=s.kafka.bootstrap,
+                    topic=s.kafka.input_topic,
+                    group_id=s.kafka.group_id,
+                    client_id=s.kafka.client_id,
+                    on_revoked=self._on_revoked,
+                    on_assigned=self._on_assigned,
+                    max_poll_records=s.ingest.max_poll_records,
+                )
+            )
+            self._wiring = _Wiring(source, sink, pool, publisher)
+            log.info("service_started", settings=s.masked(), ops_port=self.ops_port)
+            self.started.set()
+            try:
+                await self._run_loops(self._wiring, stop)
+                await self._commit()
+            finally:
+                self._wiring = None
+        log.info("service_stopped", pending=self.book.pending)
+
+    async def _run_loops(self, wiring: _Wiring, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as group:
+            pool = group.create_task(wiring.pool.run())
+            helpers = [group.create_task(loop(wiring)) for loop in (self._tick, self._dispatch, self._commit_loop)]
+            await self._consume(wiring, stop)
+            if await self._drain():
+                await wiring.pool.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(pool), timeout=5.0)
+            for task in (pool, *helpers):
+                task.cancel()
+
+    async def _consume(self, wiring: _Wiring, stop: asyncio.Event) -> None:
+        limit = self.settings.ingest.max_pending_events
+        while not stop.is_set():
+            if self.book.pending >= limit:
+                wiring.source.pause()
+            elif self.book.pending <= limit * RESUME_RATIO:
+                wiring.source.resume()
+            messages = await wiring.source.poll(POLL_TIMEOUT_MS)
+            now = time.monotonic()
+            invalid: list[InvalidEvent] = []
+            for message in messages:
+                self.book.consumed(message.source)
+                decoded = decode_event(message)
+                if isinstance(decoded, InvalidEvent):
+                    invalid.append(decoded)
+                    continue
+                for record in self.window.add(decoded, now):
+                    self._admit(record, now)
+            self.metrics.events_consumed.inc(len(messages))
+            if invalid:
+                log.info("events_invalid", count=len(invalid), first=invalid[0].error)
+                await wiring.publisher.publish_invalid(invalid)
+            self._release(now)
+
+    async def _drain(self) -> bool:
+        """Send everything now; wait until every consumed event is answered or the deadline passes."""
+        self._draining = True
+        deadline = time.monotonic() + self.settings.service.drain_deadline_s
+        log.info("draining", pending=self.book.pending)
+        self._flush()
+        while self.book.pending > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(TICK_S)
+            self._flush()
+        if self.book.pending:
+            log.warning("drain_deadline_passed", pending=self.book.pending)
+            return False
+        return True
+
+    # --- the flow ----------------------------------------------------------------------------
+
+    def _admit(self, record: Record, now: float) -> None:
+        if self.gate.admit(record):
+            self._outbox.extend(self.batcher.add(record, now))
+            self._wake.set()
+
+    def _release(self, now: float) -> None:
+        for record in self.window.expired(now):
+            self._admit(record, now)
+        merged = self.window.merged
+        if merged > self._merged_seen:
+            self.metrics.events_merged.inc(merged - self._merged_seen)
+            self._merged_seen = merged
+        due = self.batcher.due(now)
+        if due:
+            self._outbox.extend(due)
+            self._wake.set()
+
+    def _flush(self) -> None:
+        now = time.monotonic()
+        for record in self.window.drain():
+            self._admit(record, now)
+        self._outbox.extend(self.batcher.drain())
+        self._wake.set()
+
+    async def _on_results(self, results: list[RecordResult]) -> None:
+        if self._wiring is None:
+            return  # the run ended; these records' events stay uncommitted and will be read again
+        await self._wiring.publisher.publish_results(results)
+        now = time.monotonic()
+        for result in results:
+            for ready in self.gate.complete(result.record):
+                self._admit(ready, now)
+        if self._draining:
+            self._flush()
+
+    async def _dispatch(self, wiring: _Wiring) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                await wiring.pool.submit(self._outbox.popleft())
+
+    async def _tick(self, _wiring: _Wiring) -> None:
+        while True:
+            self._heartbeat = time.monotonic()
+            self._release(self._heartbeat)
+            if self._draining:
+                self._flush()
+            deadlines = [d for d in (self.window.next_deadline(), self.batcher.next_deadline()) if d is not None]
+            wait = min([TICK_S, *(d - time.monotonic() for d in deadlines)])
+            await asyncio.sleep(max(wait, 0.001))
+
+    async def _commit_loop(self, wiring: _Wiring) -> None:
+        interval = self.settings.service.commit_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            await self._commit()
+            self._observe(wiring)
+
+    async def _commit(self, partitions: list[PartitionId] | None = None) -> None:
+        """Commit every watermark that moved (of `partitions`, or all)."""
+        if self._wiring is None:
+            return
+        offsets = self.book.to_commit(partitions)
+        if not offsets:
+            return
+        try:
+            await self._wiring.source.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - a failed commit is retried at the next interval
+            log.warning("commit_failed", error=str(exc), partitions=len(offsets))
+            return
+        self.book.committed(offsets)
+
+    def _observe(self, wiring: _Wiring) -> None:
+        self.metrics.pending_events.set(self.book.pending)
+        self.metrics.daily_quota_remaining.set(self.governor.quota_remaining)
+        for (_topic, partition), last in self.book.last_consumed().items():
+            highwater = wiring.source.highwater((_topic, partition))
+            if highwater is not None:
+                self.metrics.consumer_lag.labels(str(partition)).set(max(highwater - last - 1, 0))
+
+    # --- rebalances --------------------------------------------------------------------------
+
+    async def _on_revoked(self, partitions: list[PartitionId]) -> None:
+        """Send what is open now, give the revoked partitions' work a moment to finish, commit it, let go."""
+        if not partitions:
+            return
+        self._flush()
+        deadline = time.monotonic() + self.settings.service.rebalance_drain_s
+        # Polled under a deadline: results arrive from many tasks, and the deadline bounds the rebalance.
+        while self.book.pending_in(partitions) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(TICK_S)
+        await self._commit(partitions)
+        left = self.book.pending_in(partitions)
+        self.book.revoke(partitions)
+        for _topic, partition in partitions:
+            with contextlib.suppress(KeyError):
+                self.metrics.consumer_lag.remove(str(partition))
+        log.info("partitions_revoked", partitions=[p for _, p in partitions], abandoned=left)
+
+    async def _on_assigned(self, partitions: list[PartitionId]) -> None:
+        if self._wiring is not None:
+            self._wiring.source.pause_new(partitions)
+        log.info("partitions_assigned", partitions=[p for _, p in partitions])

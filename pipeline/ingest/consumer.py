@@ -1,0 +1,128 @@
+"""The input topic through an aiokafka consumer in a group, behind a typed surface; manual commits only."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from pipeline.errors import FatalError
+from pipeline.ingest.offsets import PartitionId
+from pipeline.records import RawMessage, Source
+
+log = structlog.get_logger()
+
+PartitionsCallback = Callable[[list[PartitionId]], Awaitable[None]]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_revoked: PartitionsCallback, on_assigned: PartitionsCallback) -> None:
+        self._on_revoked = on_revoked
+        self._on_assigned = on_assigned
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._on_revoked(sorted((tp.topic, tp.partition) for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._on_assigned(sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+class EventSource:
+    """Reads the input topic in a consumer group; the caller commits what is done."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topic: str,
+        group_id: str,
+        client_id: str,
+        on_revoked: PartitionsCallback,
+        on_assigned: PartitionsCallback,
+        max_poll_records: int,
+    ) -> None:
+        self._topic = topic
+        self._listener = _Listener(on_revoked, on_assigned)
+        self._max_poll_records = max_poll_records
+        self._consumer: Any = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_poll_records,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+            max_poll_interval_ms=300_000,
+        )
+        self._started = False
+        self.paused = False
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._consumer.start()
+        except KafkaError as exc:
+            raise FatalError(f"cannot reach Kafka to consume {self._topic}: {exc}") from exc
+        self._started = True
+        self._consumer.subscribe([self._topic], listener=self._listener)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._started:
+            self._started = False
+            await self._consumer.stop()
+
+    @property
+    def assignment(self) -> list[PartitionId]:
+        """The partitions this instance owns now."""
+        return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
+    async def poll(self, timeout_ms: int) -> list[RawMessage]:
+        """The next messages of every owned partition, in offset order per partition."""
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_poll_records)
+        return [
+            RawMessage(
+                Source(tp.topic, tp.partition, record.offset),
+                record.key,
+                record.value,
+                tuple((name, value) for name, value in (record.headers or ())),
+                record.timestamp,
+            )
+            for tp, records in batches.items()
+            for record in records
+        ]
+
+    def pause(self) -> None:
+        """Stop fetching (backpressure): owned partitions stay owned, nothing more is read."""
+        if not self.paused:
+            self.paused = True
+            self._consumer.pause(*self._consumer.assignment())
+            log.info("consumption_paused")
+
+    def resume(self) -> None:
+        """Fetch again."""
+        if self.paused:
+            self.paused = False
+            self._consumer.resume(*self._consumer.assignment())
+            log.info("consumption_resumed")
+
+    def pause_new(self, partitions: list[PartitionId]) -> None:
+        """Keep newly assigned partitions paused while backpressure holds."""
+        if self.paused:
+            self._consumer.pause(*(TopicPartition(t, p) for t, p in partitions))
+
+    async def commit(self, offsets: dict[PartitionId, int]) -> None:
+        """Commit `offsets` (the next offset to read per partition)."""
+        if offsets:
+            await self._consumer.commit({TopicPartition(t, p): offset for (t, p), offset in offsets.items()})
+
+    def highwater(self, partition: PartitionId) -> int | None:
+        """The log end offset last seen for `partition`."""
+        value = self._consumer.highwater(TopicPartition(*partition))
+        return int(value) if value is not None else None

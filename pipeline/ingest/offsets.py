@@ -1,0 +1,105 @@
+"""Per-partition watermarks: an offset is committable only when every event at or below it is answered."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from pipeline.records import Source
+
+PartitionId = tuple[str, int]
+
+
+class PartitionOffsets:
+    """Offsets consumed from one partition, in order, until they and all before them are done."""
+
+    def __init__(self) -> None:
+        self._pending: deque[int] = deque()
+        self._done: set[int] = set()
+        self._next: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def consumed(self, offset: int) -> None:
+        """`offset` was read; offsets arrive in increasing order."""
+        self._pending.append(offset)
+        self._next = offset + 1
+
+    def completed(self, offset: int) -> None:
+        """`offset` has its result or dead letter."""
+        self._done.add(offset)
+        while self._pending and self._pending[0] in self._done:
+            self._done.discard(self._pending.popleft())
+
+    def committable(self) -> int | None:
+        """The offset to commit: the oldest unanswered one, or the next to read when all are answered."""
+        if self._pending:
+            return self._pending[0]
+        return self._next
+
+    @property
+    def last_consumed(self) -> int | None:
+        """The highest offset read, if any."""
+        return None if self._next is None else self._next - 1
+
+
+class OffsetBook:
+    """Watermarks of every partition this instance owns."""
+
+    def __init__(self) -> None:
+        self._partitions: dict[PartitionId, PartitionOffsets] = {}
+        self._committed: dict[PartitionId, int] = {}
+        self.pending = 0
+
+    def consumed(self, source: Source) -> None:
+        """An event was read from `source`."""
+        tp = (source.topic, source.partition)
+        partition = self._partitions.get(tp)
+        if partition is None:
+            partition = self._partitions[tp] = PartitionOffsets()
+        partition.consumed(source.offset)
+        self.pending += 1
+
+    def completed(self, source: Source) -> None:
+        """Mark one event answered; an event of a partition given up in a rebalance is ignored."""
+        partition = self._partitions.get((source.topic, source.partition))
+        if partition is None:
+            return
+        before = len(partition)
+        partition.completed(source.offset)
+        self.pending -= before - len(partition)
+
+    def pending_in(self, partitions: Iterable[PartitionId]) -> int:
+        """Unanswered events of `partitions`."""
+        return sum(len(self._partitions[tp]) for tp in partitions if tp in self._partitions)
+
+    def to_commit(self, partitions: Iterable[PartitionId] | None = None) -> dict[PartitionId, int]:
+        """Watermarks that moved since they were last committed (of `partitions`, or all)."""
+        chosen = (
+            self._partitions
+            if partitions is None
+            else {tp: self._partitions[tp] for tp in partitions if tp in self._partitions}
+        )
+        moved = {}
+        for tp, partition in chosen.items():
+            offset = partition.committable()
+            if offset is not None and self._committed.get(tp) != offset:
+                moved[tp] = offset
+        return moved
+
+    def committed(self, offsets: dict[PartitionId, int]) -> None:
+        """These offsets are now committed."""
+        self._committed.update(offsets)
+
+    def revoke(self, partitions: Iterable[PartitionId]) -> None:
+        """Forget partitions given up in a rebalance; their unanswered events are the next owner's."""
+        for tp in partitions:
+            partition = self._partitions.pop(tp, None)
+            if partition is not None:
+                self.pending -= len(partition)
+            self._committed.pop(tp, None)
+
+    def last_consumed(self) -> dict[PartitionId, int]:
+        """The highest offset read per partition (for lag)."""
+        return {tp: p.last_consumed for tp, p in self._partitions.items() if p.last_consumed is not None}

@@ -1,0 +1,1 @@
+"""What operators touch: /metrics, /healthz, /readyz, topic creation, synthetic load, replay."""

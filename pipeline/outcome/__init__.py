@@ -1,0 +1,1 @@
+"""Results topic, dead letters, and the offset commits they allow."""

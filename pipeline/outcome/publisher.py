@@ -1,0 +1,149 @@
+"""Results and dead letters to Kafka, acknowledged, before the offsets they answer may be committed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+from aiokafka.errors import KafkaError
+
+from pipeline.errors import FatalError
+from pipeline.ingest.offsets import OffsetBook
+from pipeline.metrics import Metrics
+from pipeline.records import DeadLetterReason, Event, InvalidEvent, RawMessage, RecordResult
+
+DLQ_PREFIX = "dlq."
+
+
+class Sink(Protocol):
+    """Where messages go (KafkaSink)."""
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue a message; the future resolves on acknowledgement."""
+        ...
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2026-11-23T12:00:01.234Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def result_json(result: RecordResult, completed_at: str) -> bytes:
+    """The result message of DESIGN 2.4."""
+    record = result.record
+    return orjson.dumps(
+        {
+            "key": record.key,
+            "kind": record.kind.value,
+            "operation": record.operation.value,
+            "status": result.status.value,
+            "lead_id": result.lead_id,
+            "mobject_id": result.mobject_id,
+            "error": None if result.error is None else {"code": result.error.code, "message": result.error.message},
+            "attempts": result.attempts,
+            "lead": result.lead_data,
+            "event_ids": [event.event_id for event in record.events],
+            "sources": [
+                {
+                    "topic": e.message.source.topic,
+                    "partition": e.message.source.partition,
+                    "offset": e.message.source.offset,
+                }
+                for e in record.events
+            ],
+            "completed_at": completed_at,
+        }
+    )
+
+
+def dead_letter_headers(
+    message: RawMessage, reason: DeadLetterReason, error: str, attempts: int, failed_at: str
+) -> list[tuple[str, bytes]]:
+    """The original headers (less any old dlq.*) and DESIGN 2.5's context; dlq.replays carries over."""
+    replays = b"0"
+    kept = []
+    for name, value in message.headers:
+        if name == "dlq.replays":
+            replays = value
+        elif not name.startswith(DLQ_PREFIX):
+            kept.append((name, value))
+    source = message.source
+    return [
+        *kept,
+        ("dlq.reason", reason.value.encode()),
+        ("dlq.error", error.encode()[:4096]),
+        ("dlq.source.topic", source.topic.encode()),
+        ("dlq.source.partition", str(source.partition).encode()),
+        ("dlq.source.offset", str(source.offset).encode()),
+        ("dlq.attempts", str(attempts).encode()),
+        ("dlq.failed_at", failed_at.encode()),
+        ("dlq.replays", replays),
+    ]
+
+
+class OutcomePublisher:
+    """Publishes, waits for the broker's acknowledgement, then marks the events answered in the offset book."""
+
+    def __init__(self, sink: Sink, book: OffsetBook, metrics: Metrics, *, results_topic: str, dlq_topic: str) -> None:
+        self._sink = sink
+        self._book = book
+        self._metrics = metrics
+        self._results_topic = results_topic
+        self._dlq_topic = dlq_topic
+
+    async def _await_all(self, futures: list[asyncio.Future[Any]]) -> None:
+        try:
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            raise FatalError(f"the broker did not acknowledge results or dead letters: {exc}") from exc
+
+    async def publish_invalid(self, invalid: list[InvalidEvent]) -> None:
+        """Dead-letter events that never became records."""
+        failed_at = rfc3339(datetime.now(UTC))
+        futures = []
+        for event in invalid:
+            headers = dead_letter_headers(event.message, event.reason, event.error, 0, failed_at)
+            futures.append(await self._sink.send(self._dlq_topic, event.message.key, event.message.value, headers))
+        await self._await_all(futures)
+        for event in invalid:
+            self._metrics.events_invalid.labels(event.reason.value).inc()
+            self._metrics.dlq.labels(event.reason.value).inc()
+            self._book.completed(event.message.source)
+
+    async def publish_results(self, results: list[RecordResult]) -> None:
+        """One result per record; each event of a FAILED record also dead-lettered."""
+        now = datetime.now(UTC)
+        completed_at = rfc3339(now)
+        futures = []
+        for result in results:
+            record = result.record
+            futures.append(
+                await self._sink.send(self._results_topic, record.key.encode(), result_json(result, completed_at))
+            )
+            if result.dead_letter is not None:
+                error = result.error.message if result.error else result.status.value
+                for event in record.events:
+                    headers = dead_letter_headers(
+                        event.message, result.dead_letter, error, result.attempts, completed_at
+                    )
+                    futures.append(
+                        await self._sink.send(self._dlq_topic, event.message.key, event.message.value, headers)
+                    )
+        await self._await_all(futures)
+        wall = time.time()
+        for result in results:
+            self._metrics.results.labels(result.record.operation.value, result.status.value).inc()
+            if result.dead_letter is not None:
+                self._metrics.dlq.labels(result.dead_letter.value).inc(len(result.record.events))
+            for event in result.record.events:
+                self._answered(event, wall)
+
+    def _answered(self, event: Event, wall: float) -> None:
+        self._book.completed(event.message.source)
+        if event.message.timestamp_ms is not None:
+            self._metrics.event_to_result.observe(max(wall - event.message.timestamp_ms / 1000, 0.0))
