@@ -214,9 +214,13 @@ class Service:
     # --- the flow ----------------------------------------------------------------------------
 
     def _admit(self, record: Record, now: float) -> None:
+        """A record leaves the window: it goes on now unless an earlier record holds one of its identities."""
         if self.gate.admit(record):
-            self._outbox.extend(self.batcher.add(record, now))
-            self._wake.set()
+            self._enqueue(record, now)
+
+    def _enqueue(self, record: Record, now: float) -> None:
+        self._outbox.extend(self.batcher.add(record, now))
+        self._wake.set()
 
     def _release(self, now: float) -> None:
         for record in self.window.expired(now):
@@ -243,8 +247,9 @@ class Service:
         await self._wiring.publisher.publish_results(results)
         now = time.monotonic()
         for result in results:
+            # Records the gate held back are admitted already: they go straight to their batch.
             for ready in self.gate.complete(result.record):
-                self._admit(ready, now)
+                self._enqueue(ready, now)
         if self._draining:
             self._flush()
 

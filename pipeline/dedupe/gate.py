@@ -33,7 +33,13 @@ class OrderGate:
         return len(self._nodes)
 
     def admit(self, record: Record) -> bool:
-        """Register `record`; True when it may go now, False when it waits for earlier records."""
+        """Register `record`; True when it may go now, False when it waits for earlier records.
+
+        Raises ValueError for a record already admitted: it would wait for itself.
+        """
+        if id(record) in self._nodes:
+            msg = f"record {record.key} is already admitted"
+            raise ValueError(msg)
         node = _Node(record)
         blockers = {id(holder): holder for value in record.identities if (holder := self._holders.get(value))}
         for blocker in blockers.values():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -34,6 +35,46 @@ from pipeline.sim.soap import (
 
 _WSDL_ADDRESS: Final = b"https://na-aba.marketo.com/soap/mktows/2_2"
 _TRACKED_REJECTIONS: Final = ("20023", "20024", "20015", "20014")
+CALL_LOG_SIZE: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class CallEntry:
+    """One admitted call, for `GET /_sim/calls`: when it ran, what it carried, how it ended."""
+
+    operation: str
+    started: float
+    ended: float
+    outcome: str
+    identities: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """As `GET /_sim/calls` shows it."""
+        return {
+            "operation": self.operation,
+            "started": self.started,
+            "ended": self.ended,
+            "outcome": self.outcome,
+            "identities": list(self.identities),
+        }
+
+
+def _identities(call: SimRequest) -> tuple[str, ...]:
+    """The key values a call's records carry, spelled like the pipeline's identities."""
+    found: list[str] = []
+    for lead in call.leads:
+        if lead.id is not None:
+            found.append(f"id:{lead.id}")
+        if lead.foreign_sys_person_id is not None:
+            found.append(f"fsp:{lead.foreign_sys_type}:{lead.foreign_sys_person_id}")
+        if lead.email is not None:
+            found.append(f"email:{lead.email.strip().lower()}")
+    if call.cookie is not None:
+        found.append(f"cookie:{call.cookie}")
+    for mobject in call.mobjects:
+        ref = str(mobject.id) if mobject.id is not None else "=".join(mobject.external_key or ("", ""))
+        found.append(f"mobj:{mobject.type}:{ref}")
+    return tuple(found)
 
 
 @dataclass(slots=True)
@@ -72,6 +113,7 @@ class Simulator:
         self.limiter = CallLimiter()
         self.injector = FaultInjector(seed)
         self.stats = SimStats()
+        self.calls: deque[CallEntry] = deque(maxlen=CALL_LOG_SIZE)
 
     def configure(self, settings: SimSettings) -> None:
         """Use `settings` from the next call on; stored leads and objects stay."""
@@ -85,6 +127,7 @@ class Simulator:
         self.mobjects = MObjectStore(self.settings.programs)
         self.limiter.reset()
         self.stats = SimStats()
+        self.calls.clear()
 
     def app(self) -> web.Application:
         """The aiohttp application serving this instance."""
@@ -94,6 +137,7 @@ class Simulator:
         app.router.add_get("/_sim/leads", self._leads)
         app.router.add_get("/_sim/mobjects", self._mobjects)
         app.router.add_get("/_sim/stats", self._stats)
+        app.router.add_get("/_sim/calls", self._calls)
         app.router.add_get("/_sim/config", self._get_config)
         app.router.add_post("/_sim/config", self._post_config)
         app.router.add_post("/_sim/reset", self._reset)
@@ -186,10 +230,15 @@ class Simulator:
         if refusal is not None:
             self.stats.rejected[refusal] += 1
             return _soap_fault(refusal, SoapFaultError(refusal).message)
+        started = time.monotonic()
+        outcome = "cancelled"
         try:
-            return await self._admitted(request, call, settings)
+            response = await self._admitted(request, call, settings)
+            outcome = str(response.status)
+            return response
         finally:
             self.limiter.release()
+            self.calls.append(CallEntry(call.operation.value, started, time.monotonic(), outcome, _identities(call)))
 
     async def _admitted(self, request: web.Request, call: SimRequest, settings: SimSettings) -> web.StreamResponse:
         spec = self.injector.pick(settings, call.operation)
@@ -237,6 +286,9 @@ class Simulator:
             "leads": len(self.leads),
             "mobjects": len(self.mobjects.all()),
         }
+
+    async def _calls(self, _request: web.Request) -> web.Response:
+        return _json({"calls": [entry.to_json() for entry in self.calls]})
 
     async def _stats(self, _request: web.Request) -> web.Response:
         return _json(self.stats_json())

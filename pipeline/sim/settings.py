@@ -114,6 +114,13 @@ def _names(name: str, value: object) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+def _credential(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        msg = f"{name}: expected a non-empty string"
+        raise SimConfigError(msg)
+    return value
+
+
 def _programs(value: object) -> tuple[int, ...] | None:
     if value is None:
         return None
@@ -176,6 +183,8 @@ _PARSERS: Final[dict[str, Any]] = {
     **dict.fromkeys(_DURATION_FIELDS, _duration),
     "auth": _flag,
     "validate": _flag,
+    "user_id": _credential,
+    "secret_key": _credential,  # write-only: GET /_sim/config never shows it
     "lead_fields": _names,
     "faults": _faults,
     "workspaces": lambda _name, value: _workspaces(value),

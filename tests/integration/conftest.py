@@ -64,3 +64,90 @@ async def sim() -> AsyncIterator[SimClient]:
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
     ):
         yield SimClient(server, session)
+
+
+# --- the pipeline on the real broker ---------------------------------------------------------------
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from types import TracebackType  # noqa: E402
+from typing import Self  # noqa: E402
+
+from pipeline.app import Service  # noqa: E402
+from pipeline.config import Settings  # noqa: E402
+from tests.integration.kafka import Topics, create_topics, local_broker  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with local_broker() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str) -> Topics:
+    names = Topics.unique()
+    await create_topics(kafka_bootstrap, names, partitions=3)
+    return names
+
+
+def pipeline_settings(bootstrap: str, topics: Topics, sim: SimClient, **sections: dict[str, Any]) -> Settings:
+    """Settings for a test: its own topics and group, the simulator, short windows and backoffs."""
+    base: dict[str, dict[str, Any]] = {
+        "kafka": {
+            "bootstrap": bootstrap,
+            "input_topic": topics.input,
+            "results_topic": topics.results,
+            "dlq_topic": topics.dlq,
+            "group_id": topics.group,
+        },
+        "marketo": {
+            "endpoint": sim.server.endpoint,
+            "user_id": CREDENTIALS.user_id,
+            "secret_key": CREDENTIALS.secret_key,
+            "timeout_s": 5.0,
+        },
+        "dedupe": {"window_ms": 200},
+        "batch": {"max_wait_ms": 200},
+        "deliver": {"backoff_base_ms": 20, "backoff_max_ms": 300, "access_retry_s": 0.5, "max_attempts": 10},
+        "http": {"port": 0},
+        "service": {"commit_interval_ms": 200, "drain_deadline_s": 20.0, "rebalance_drain_s": 5.0},
+    }
+    for section, values in sections.items():
+        base.setdefault(section, {}).update(values)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+class RunningService:
+    """A Service running in this event loop until the context ends (then it drains and stops)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.service = Service(settings, ops_host="127.0.0.1")
+        self.stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self.service.run(self.stop))
+        started = asyncio.create_task(self.service.started.wait())
+        done, _ = await asyncio.wait({self._task, started}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            started.cancel()
+            await self._task  # raises what stopped it
+        assert started in done, "the service did not start"
+        return self
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.service.ops_port}"
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        if self._task is not None:
+            await asyncio.wait_for(self._task, timeout=60)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.shutdown()

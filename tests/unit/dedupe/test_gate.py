@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -71,3 +72,12 @@ def test_records_sharing_a_value_never_run_together_and_keep_their_order(
     for value in ("p", "q", "r", "s"):
         order = [int(r.key) for r in finished if value in r.identities]
         assert order == sorted(order)
+
+
+def test_admitting_a_record_twice_is_refused() -> None:
+    gate = OrderGate()
+    first, second = record("a", "x"), record("b", "x")
+    gate.admit(first)
+    gate.admit(second)
+    with pytest.raises(ValueError, match="already admitted"):
+        gate.admit(second)
