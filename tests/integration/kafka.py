@@ -134,7 +134,7 @@ async def read_all(bootstrap: str, topic: str, *, json_values: bool = True) -> C
                 for record in records:
                     collected.raw.append(record.value)
                     collected.keys.append(record.key)
-                    collected.headers.append({name: value for name, value in record.headers})
+                    collected.headers.append(dict(record.headers))
                     if json_values:
                         collected.values.append(orjson.loads(record.value))
                 if await consumer.position(tp) >= ends[tp]:

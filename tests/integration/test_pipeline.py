@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import RunningService, SimClient, pipeline_settings
+from tests.integration.conftest import CREDENTIALS, RunningService, SimClient, pipeline_settings
 from tests.integration.kafka import Topics, committed, events, publish, read_all, wait_for
 
 pytestmark = pytest.mark.integration
@@ -115,7 +116,7 @@ async def test_merge_order_and_identity_conflicts(kafka_bootstrap: str, topics: 
             spans.setdefault(identity, []).append((call["started"], call["ended"]))
     for identity, intervals in spans.items():
         ordered = sorted(intervals)
-        for (_, first_end), (second_start, _) in zip(ordered, ordered[1:], strict=False):
+        for (_, first_end), (second_start, _) in itertools.pairwise(ordered):
             assert first_end <= second_start, f"{identity} was in two calls at once"
     assert sum(len(v) > 1 for k, v in spans.items() if k.startswith("email:shared")) == 60
 
@@ -263,7 +264,7 @@ async def test_rejected_credentials_pause_and_recover_without_dead_letters(
         await wait_for(refused, what="the service to stop being ready")
         assert "Marketo refuses our calls" in await _text(f"{running.ops_url}/readyz")
         assert (await read_all(kafka_bootstrap, topics.results)).values == []
-        await sim.configure(secret_key=CREDENTIALS_SECRET)
+        await sim.configure(secret_key=CREDENTIALS.secret_key)
         results = await results_for(kafka_bootstrap, topics, len(bodies))
 
         async def ready() -> bool:
@@ -272,6 +273,3 @@ async def test_rejected_credentials_pause_and_recover_without_dead_letters(
         await wait_for(ready, what="readiness to come back")
     assert {r["status"] for r in results} == {"CREATED"}
     assert (await read_all(kafka_bootstrap, topics.dlq, json_values=False)).raw == []
-
-
-CREDENTIALS_SECRET = "it-secret"
