@@ -67,15 +67,15 @@ async def test_happy_path_for_all_three_calls(kafka_bootstrap: str, topics: Topi
 
 
 async def test_merge_order_and_identity_conflicts(kafka_bootstrap: str, topics: Topics, sim: SimClient) -> None:
-    bodies: list[dict[str, Any]] = []
-    for step in range(3):  # three changes of one lead inside the window: one record, later wins
-        bodies.append(
-            {
-                "_key": "email:m@example.com",
-                "event_id": f"evt-m{step}",
-                "lead": {"Email": "m@example.com", "attributes": {"Step": str(step), f"Only{step}": "x"}},
-            }
-        )
+    # Three changes of one lead inside the window: one record, later wins.
+    bodies: list[dict[str, Any]] = [
+        {
+            "_key": "email:m@example.com",
+            "event_id": f"evt-m{step}",
+            "lead": {"Email": "m@example.com", "attributes": {"Step": str(step), f"Only{step}": "x"}},
+        }
+        for step in range(3)
+    ]
     for n in range(60):  # pairs of records that share an Email but not a precedence key
         shared = f"shared{n}@example.com"
         bodies.append(
