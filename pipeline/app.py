@@ -53,6 +53,21 @@ class _Wiring:
     publisher: OutcomePublisher
 
 
+def _await_chains() -> list[str]:
+    """Where each task of the loop waits (its chain of awaits): what a stall report needs."""
+    chains = []
+    for task in asyncio.all_tasks():
+        links: list[str] = []
+        awaited: object = task.get_coro()
+        while awaited is not None and len(links) < 12:  # noqa: PLR2004
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                links.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        chains.append(" > ".join(links) or repr(task))
+    return sorted(chains)
+
+
 class Service:
     """One instance of the pipeline. Constructing it does no I/O; `run` does everything until `stop`."""
 
@@ -203,13 +218,32 @@ class Service:
         deadline = time.monotonic() + self.settings.service.drain_deadline_s
         log.info("draining", pending=self.book.pending)
         self._flush()
+        next_report = time.monotonic() + 1.0
         while self.book.pending > 0 and time.monotonic() < deadline:
             await asyncio.sleep(TICK_S)
             self._flush()
+            if time.monotonic() >= next_report:
+                log.info("draining", **self.stage_sizes())
+                next_report += 1.0
         if self.book.pending:
-            log.warning("drain_deadline_passed", pending=self.book.pending)
+            log.warning("drain_deadline_passed", **self.stage_sizes(), waiting_in=_await_chains())
             return False
         return True
+
+    def stage_sizes(self) -> dict[str, object]:
+        """Where the unanswered events are: for logs and for finding a stall."""
+        wiring = self._wiring
+        return {
+            "pending": self.book.pending,
+            "window_records": len(self.window),
+            "gate_records": len(self.gate),
+            "gate_waiting": self.gate.waiting,
+            "batcher_records": len(self.batcher),
+            "outbox_batches": len(self._outbox),
+            "pool_queued": wiring.pool.queued if wiring else 0,
+            "pool_busy": wiring.pool.busy if wiring else 0,
+            "marketo_access": self.access.is_open,
+        }
 
     # --- the flow ----------------------------------------------------------------------------
 

@@ -151,3 +151,55 @@ class RunningService:
     ) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await self.shutdown()
+
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from pydantic import SecretStr  # noqa: E402
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """`settings` as the PIPELINE_<SECTION>__<KEY> variables a deployment would set."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PIPELINE_")}
+    for section, values in settings.model_dump(mode="python").items():
+        for key, value in values.items():
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            env[f"PIPELINE_{section.upper()}__{key.upper()}"] = (
+                str(text).lower() if isinstance(text, bool) else str(text)
+            )
+    return env
+
+
+class ServiceProcess:
+    """`marketo-pipeline run` as an operator starts it: its own process, configured by the environment."""
+
+    def __init__(self, settings: Settings, workdir: Path, name: str) -> None:
+        self._env = service_env(settings)
+        self._workdir = workdir
+        self.log = workdir / f"{name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        executable = Path(sys.executable).with_name("marketo-pipeline")
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603
+                [str(executable), "run"], env=self._env, cwd=self._workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def signal(self, number: signal.Signals) -> None:
+        assert self._process is not None
+        self._process.send_signal(number)
+
+    async def wait(self, timeout_s: float = 60.0) -> int:
+        """The exit code; waits in a thread, so the simulator (in this event loop) keeps answering meanwhile."""
+        assert self._process is not None
+        return await asyncio.to_thread(self._process.wait, timeout_s)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=30)
