@@ -12,7 +12,7 @@ export KAFKA_PORT
 
 help:
 	@echo "make test      lint, type check, unit and integration tests (sets up .venv)"
-	@echo "make run       the local stack with a demo load (see README)"
+	@echo "make run       broker, simulator, service and a demo load of 10,000 events (Ctrl-C stops)"
 	@echo "make simulate  the Marketo simulator on 127.0.0.1:$(SIM_PORT)"
 	@echo "make bench     the benchmarks; writes bench/results/latest.json"
 	@echo "make lint      ruff, ruff format --check, mypy --strict"
@@ -44,10 +44,11 @@ bench: $(STAMP)
 simulate: $(STAMP)
 	$(BIN)/marketo-pipeline simulate --port $(SIM_PORT)
 
-# The streaming service joins this target with the Kafka work; for now it serves the simulator
-# with Marketo's limits on, which is what the service will talk to.
+# The local stack: the broker (fetched from Maven Central on first use), the simulator with Marketo's
+# limits, the service, and a demo load of 10,000 events with a summary; Ctrl-C stops (the broker stays up).
 run: $(STAMP)
-	$(BIN)/marketo-pipeline simulate --port $(SIM_PORT) --marketo-limits
+	deploy/kafka/kafka.sh up
+	$(BIN)/marketo-pipeline demo --bootstrap 127.0.0.1:$(KAFKA_PORT) --sim-port $(SIM_PORT)
 
 kafka-up:
 	deploy/kafka/kafka.sh up

@@ -18,6 +18,7 @@ from pipeline.app import Service
 from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError, FatalError
 from pipeline.logs import configure_logging
+from pipeline.ops.demo import demo
 from pipeline.ops.produce import produce
 from pipeline.ops.synthetic import SyntheticLoad
 from pipeline.ops.topics import create_topics
@@ -103,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     produce_verb.add_argument("--cookies", type=_share, default=0.01, help="share of anonymous (cookie) leads")
     produce_verb.add_argument("--seed", type=int, default=1)
     produce_verb.add_argument("--topic", help="target topic (default: kafka.input_topic)")
+    demo_verb = verbs.add_parser("demo", help="the simulator, the service and a demo load, with a summary")
+    _common(demo_verb)
+    demo_verb.add_argument("--count", type=_positive, default=10_000)
+    demo_verb.add_argument("--sim-port", type=int, default=8089)
     topics = verbs.add_parser("topics", help="create the input, results and dead-letter topics")
     _common(topics)
     topics.add_argument("--partitions", type=_positive, default=6)
@@ -200,6 +205,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "topics":
             await create_topics(settings, args.partitions)
             return 0
+        case "demo":
+            stop = asyncio.Event()
+            _stop_on_signals(stop)
+            return await demo(settings, count=args.count, sim_port=args.sim_port, stop=stop)
     return 2  # pragma: no cover - argparse allows only the verbs above
 
 
