@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from pipeline.dedupe.window import DedupeWindow
+from pipeline.ingest.decode import decode_event
+from pipeline.ingest.offsets import OffsetBook
+from pipeline.metrics import Metrics
+from pipeline.outcome.publisher import OutcomePublisher
+from pipeline.records import (
+    DeadLetterReason,
+    InvalidEvent,
+    RawMessage,
+    Record,
+    RecordError,
+    RecordResult,
+    RecordStatus,
+    Source,
+)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> asyncio.Future[Any]:
+        self.sent.append((topic, key, value, dict(headers or [])))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+def _record(*offsets: int) -> tuple[Record, OffsetBook]:
+    book = OffsetBook()
+    window = DedupeWindow(1.0)
+    for offset in offsets:
+        value = orjson.dumps(
+            {"event_id": f"evt-{offset}", "lead": {"Email": "ada@example.com", "attributes": {"N": offset}}}
+        )
+        message = RawMessage(
+            Source("in", 2, offset), b"email:ada@example.com", value, (("dlq.replays", b"1"), ("trace", b"t")), 1_000
+        )
+        book.consumed(message.source)
+        event = decode_event(message)
+        assert not isinstance(event, InvalidEvent)
+        window.add(event, now=0)
+    [record] = window.drain()
+    return record, book
+
+
+async def test_a_result_has_the_contract_shape_and_answers_every_event() -> None:
+    record, book = _record(41, 57)
+    sink = RecordingSink()
+    publisher = OutcomePublisher(sink, book, Metrics(), results_topic="results", dlq_topic="dlq")
+    await publisher.publish_results([RecordResult(record, RecordStatus.CREATED, attempts=1, lead_id=1090240)])
+    [(topic, key, value, _headers)] = sink.sent
+    assert (topic, key) == ("results", b"email:ada@example.com")
+    result = orjson.loads(value or b"")
+    assert set(result) == {
+        "key",
+        "kind",
+        "operation",
+        "status",
+        "lead_id",
+        "mobject_id",
+        "error",
+        "attempts",
+        "lead",
+        "event_ids",
+        "sources",
+        "completed_at",
+    }
+    assert result["event_ids"] == ["evt-41", "evt-57"]
+    assert result["sources"] == [
+        {"topic": "in", "partition": 2, "offset": 41},
+        {"topic": "in", "partition": 2, "offset": 57},
+    ]
+    assert (result["status"], result["lead_id"], result["operation"], result["error"]) == (
+        "CREATED",
+        1090240,
+        "syncMultipleLeads",
+        None,
+    )
+    assert result["completed_at"].endswith("Z")
+    assert book.pending == 0
+
+
+async def test_a_failed_record_dead_letters_each_event_with_its_context() -> None:
+    record, book = _record(5, 6)
+    sink = RecordingSink()
+    publisher = OutcomePublisher(sink, book, Metrics(), results_topic="results", dlq_topic="dlq")
+    failed = RecordResult(
+        record,
+        RecordStatus.FAILED,
+        attempts=3,
+        error=RecordError("20105", "unknown field"),
+        dead_letter=DeadLetterReason.MARKETO_REJECTED,
+    )
+    await publisher.publish_results([failed])
+    result = orjson.loads(sink.sent[0][2] or b"")
+    assert result["error"] == {"code": "20105", "message": "unknown field"}
+    letters = [s for s in sink.sent if s[0] == "dlq"]
+    assert [orjson.loads(v or b"")["event_id"] for _, _, v, _ in letters] == ["evt-5", "evt-6"]
+    headers = letters[1][3]
+    assert headers["dlq.reason"] == b"marketo_rejected"
+    assert headers["dlq.error"] == b"unknown field"
+    assert (headers["dlq.source.topic"], headers["dlq.source.partition"], headers["dlq.source.offset"]) == (
+        b"in",
+        b"2",
+        b"6",
+    )
+    assert headers["dlq.attempts"] == b"3"
+    assert headers["dlq.replays"] == b"1"  # carried over from a replayed event
+    assert headers["trace"] == b"t"
+    assert book.pending == 0
