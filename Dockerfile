@@ -15,9 +15,9 @@ COPY config ./config
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER pipeline
-EXPOSE 8089
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8089/_sim/stats', timeout=2)"]
+EXPOSE 9108 8089
+# /healthz answers while the event loop runs (the simulator image overrides this with its own command).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PIPELINE_HTTP__PORT', '9108'), timeout=2)"]
 ENTRYPOINT ["marketo-pipeline"]
-# The simulator until the streaming service lands; then the default becomes `run`.
-CMD ["simulate", "--host", "0.0.0.0", "--port", "8089", "--marketo-limits"]
+CMD ["run"]
