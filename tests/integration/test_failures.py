@@ -126,7 +126,7 @@ async def test_sigterm_drains_in_flight_work_without_duplicate_results(
 async def test_two_instances_share_the_work_through_a_rebalance(
     kafka_bootstrap: str, topics: Topics, sim: SimClient
 ) -> None:
-    await sim.configure(latency_ms=150)
+    await sim.configure(latency_ms=300)
     base = slow_settings(kafka_bootstrap, topics, sim)
     # Two calls at a time: the first instance is still busy when the second has joined the group.
     settings = base.model_copy(update={"deliver": base.deliver.model_copy(update={"max_concurrency": 2})})
