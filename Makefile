@@ -8,7 +8,7 @@ SIM_PORT ?= 8089
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
-.PHONY: help venv test lint format bench simulate run clean kafka-up kafka-down
+.PHONY: help venv test lint format bench simulate run clean kafka-up kafka-down kafka-jars
 
 help:
 	@echo "make test      lint, type check, unit and integration tests (sets up .venv)"
@@ -35,7 +35,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+# The broker's jars come from Maven Central once, before any test starts a broker.
+KAFKA_JARS := var/kafka/libs/.complete
+
+$(KAFKA_JARS): deploy/kafka/pom.xml
+	deploy/kafka/kafka.sh fetch
+
+test: lint $(KAFKA_JARS)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -49,6 +55,8 @@ simulate: $(STAMP)
 run: $(STAMP)
 	deploy/kafka/kafka.sh up
 	$(BIN)/marketo-pipeline demo --bootstrap 127.0.0.1:$(KAFKA_PORT) --sim-port $(SIM_PORT)
+
+kafka-jars: $(KAFKA_JARS)
 
 kafka-up:
 	deploy/kafka/kafka.sh up

@@ -19,7 +19,8 @@ pidfile="$run/broker.pid"
 wait_s=${KAFKA_START_TIMEOUT_S:-90}
 
 fetch_jars() {
-  if [ -f "$libs/.complete" ]; then return; fi
+  # Fetched once; again only when the pom changes (a new Kafka version).
+  if [ -f "$libs/.complete" ] && [ "$libs/.complete" -nt "$here/pom.xml" ]; then return; fi
   echo "kafka: fetching broker jars from Maven Central into var/kafka/libs (once)" >&2
   rm -rf "$libs"
   mkdir -p "$libs"
