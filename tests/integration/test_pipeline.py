@@ -273,3 +273,27 @@ async def test_rejected_credentials_pause_and_recover_without_dead_letters(
         await wait_for(ready, what="readiness to come back")
     assert {r["status"] for r in results} == {"CREATED"}
     assert (await read_all(kafka_bootstrap, topics.dlq, json_values=False)).raw == []
+
+
+async def test_a_spent_retry_budget_fails_the_record_as_retries_exhausted(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient
+) -> None:
+    await sim.configure(faults=[{"kind": "http_503", "rate": 1.0, "operation": "syncLead"}])
+    bodies = [lead(1), {"_key": "cookie:c-9", "event_id": "evt-cookie", "lead": {"MarketoCookie": "c-9"}}]
+    settings = pipeline_settings(kafka_bootstrap, topics, sim, deliver={"max_attempts": 3})
+    async with RunningService(settings):
+        await publish(kafka_bootstrap, topics.input, events(bodies))
+        results = await results_for(kafka_bootstrap, topics, len(bodies))
+
+        async def dead_letter() -> Any:
+            collected = await read_all(kafka_bootstrap, topics.dlq, json_values=False)
+            return collected if collected.raw else None
+
+        dlq = await wait_for(dead_letter, what="the exhausted record's dead letter")
+    by_event = {r["event_ids"][0]: r for r in results}
+    assert by_event["evt-1"]["status"] == "CREATED"
+    assert (by_event["evt-cookie"]["status"], by_event["evt-cookie"]["attempts"]) == ("FAILED", 3)
+    assert "retries exhausted after 3 attempts" in by_event["evt-cookie"]["error"]["message"]
+    assert [h["dlq.reason"] for h in dlq.headers] == [b"retries_exhausted"]
+    assert dlq.headers[0]["dlq.attempts"] == b"3"
+    assert (await sim.admin("stats"))["calls"]["syncLead"] == 3
