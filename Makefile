@@ -42,6 +42,7 @@ $(KAFKA_JARS): deploy/kafka/pom.xml
 	deploy/kafka/kafka.sh fetch
 
 test: lint $(KAFKA_JARS)
+	deploy/prometheus/ensure-prometheus.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from pipeline.records import DeadLetterReason, Operation
+
 # `_created` series double every counter's cardinality and no dashboard reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
 
@@ -52,3 +54,20 @@ class Metrics:
         self.pending_events = Gauge(f"{p}pending_events", "Events consumed and not yet answered.", registry=r)
         self.marketo_access = Gauge(f"{p}marketo_access_ok", "1 while Marketo accepts our calls.", registry=r)
         self.marketo_access.set(1)
+        self._zero_series()
+
+    def _zero_series(self) -> None:
+        # Every bounded label set exists from the start at zero, so rate() and alerts see a series, not a gap.
+        for reason in DeadLetterReason:
+            self.dlq.labels(reason.value)
+        for reason in (DeadLetterReason.INVALID_JSON, DeadLetterReason.INVALID_EVENT):
+            self.events_invalid.labels(reason.value)
+        statuses = {
+            Operation.SYNC_LEAD: ("CREATED", "UPDATED", "FAILED"),
+            Operation.SYNC_MULTIPLE_LEADS: ("CREATED", "UPDATED", "FAILED"),
+            Operation.SYNC_MOBJECTS: ("CREATED", "UPDATED", "FAILED", "UNCHANGED", "SKIPPED"),
+        }
+        for operation, names in statuses.items():
+            for status in names:
+                self.results.labels(operation.value, status)
+            self.requests.labels(operation.value, "ok")

@@ -1,0 +1,152 @@
+"""What operators rely on: /metrics, /healthz, /readyz, the alert rules, the dashboard, a real Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from tests.integration.conftest import RunningService, SimClient, pipeline_settings
+from tests.integration.kafka import ROOT, Topics, events, free_port, publish, wait_for
+
+pytestmark = pytest.mark.integration
+
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "marketo-pipeline.json"
+_METRIC = re.compile(r"\bmarketo_pipeline_[a-z0-9_]+")
+_SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, (
+        f"{name} is missing: `make test` installs Debian's prometheus package (deploy/prometheus/ensure-prometheus.sh)"
+    )
+    return path
+
+
+def _promtool(*args: str) -> str:
+    done = subprocess.run([_tool("promtool"), *args], cwd=PROMETHEUS, capture_output=True, text=True, check=False)  # noqa: S603
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_the_alert_rules_and_scrape_config_pass_promtool() -> None:
+    assert "SUCCESS: 7 rules found" in _promtool("check", "rules", "alerts.yml")
+    assert "is valid prometheus config" in _promtool("check", "config", "prometheus.yml")
+
+
+def test_every_alert_fires_on_trouble_and_stays_quiet_when_healthy() -> None:
+    assert "SUCCESS" in _promtool("test", "rules", "alerts.test.yml")
+
+
+def alert_expressions() -> dict[str, str]:
+    rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
+    return {rule["alert"]: rule["expr"] for group in rules["groups"] for rule in group["rules"]}
+
+
+def dashboard_expressions() -> dict[str, str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return {f"{p['title']} [{t['refId']}]": t["expr"] for p in dashboard["panels"] for t in p["targets"]}
+
+
+def test_the_dashboard_shows_what_operators_need() -> None:
+    titles = " | ".join(p["title"] for p in json.loads(DASHBOARD.read_text())["panels"]).lower()
+    for topic in (
+        "throughput",
+        "results by status",
+        "dead letters by reason",
+        "latency",
+        "in flight",
+        "governor",
+        "quota",
+        "lag",
+    ):
+        assert topic in titles
+
+
+def _exposed_names(metrics_text: str) -> set[str]:
+    return {line.split()[2] for line in metrics_text.splitlines() if line.startswith("# TYPE ")}
+
+
+async def _get(session: aiohttp.ClientSession, url: str, **params: str) -> Any:
+    async with session.get(url, params=params) as response:
+        return await response.json() if response.content_type == "application/json" else await response.text()
+
+
+async def test_a_real_prometheus_scrapes_the_service_and_every_expression_runs(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    bodies = [
+        {"_key": f"email:p{n}@example.com", "event_id": f"evt-{n}", "lead": {"Email": f"p{n}@example.com"}}
+        for n in range(50)
+    ]
+    async with (
+        RunningService(pipeline_settings(kafka_bootstrap, topics, sim)) as running,
+        aiohttp.ClientSession() as session,
+    ):
+        metrics_text = await _get(session, f"{running.ops_url}/metrics")
+        exposed = _exposed_names(metrics_text)
+        named = {
+            m
+            for expr in [*alert_expressions().values(), *dashboard_expressions().values()]
+            for m in _METRIC.findall(expr)
+        }
+        missing = {m for m in named if m not in exposed and m.removesuffix("_total") not in exposed and not any(
+            m.endswith(s) and m.removesuffix(s) in exposed for s in _SERIES_SUFFIXES)}  # fmt: skip
+        assert missing == set(), f"dashboard or alerts name metrics the service does not expose: {missing}"
+        assert (await _get(session, f"{running.ops_url}/healthz"))["alive"] is True
+
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(PROMETHEUS / "alerts.yml")],
+                    "scrape_configs": [
+                        {
+                            "job_name": "marketo-pipeline",
+                            "static_configs": [{"targets": [f"127.0.0.1:{running.service.ops_port}"]}],
+                        }
+                    ],
+                }
+            )
+        )
+        prometheus = await asyncio.create_subprocess_exec(
+            _tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        api = f"http://127.0.0.1:{port}/api/v1"
+        try:
+            await publish(kafka_bootstrap, topics.input, events(bodies))
+
+            async def scraped_results() -> float | None:
+                try:
+                    reply = await _get(session, f"{api}/query", query="sum(marketo_pipeline_results_total)")
+                except aiohttp.ClientError:
+                    return None
+                samples = reply["data"]["result"] if reply.get("status") == "success" else []
+                value = float(samples[0]["value"][1]) if samples else 0.0
+                return value if value >= len(bodies) else None
+
+            assert await wait_for(scraped_results, timeout_s=60, what="Prometheus to scrape the results") == len(bodies)
+            targets = await _get(session, f"{api}/targets")
+            assert [t["health"] for t in targets["data"]["activeTargets"]] == ["up"]
+            for name, expr in {**alert_expressions(), **dashboard_expressions()}.items():
+                reply = await _get(session, f"{api}/query", query=expr)
+                assert reply["status"] == "success", f"{name}: {reply}"
+            rules = await _get(session, f"{api}/rules")
+            loaded = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
+            assert loaded == set(alert_expressions())
+        finally:
+            prometheus.terminate()
+            await prometheus.wait()
