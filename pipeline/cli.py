@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from pipeline.errors import ConfigError, FatalError
 from pipeline.logs import configure_logging
 from pipeline.ops.demo import demo
 from pipeline.ops.produce import produce
+from pipeline.ops.replay import ReplayFilter, replay
 from pipeline.ops.synthetic import SyntheticLoad
 from pipeline.ops.topics import create_topics
+from pipeline.records import DeadLetterReason
 from pipeline.sim.server import Simulator, SimulatorServer
 from pipeline.sim.settings import MARKETO_LIMITS, SimConfigError, SimSettings, apply_patch, parse_fault
 
@@ -86,6 +89,16 @@ def _share(text: str) -> float:
     return value
 
 
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected an RFC 3339 time such as 2026-11-23T12:00:00Z, got {text!r}"
+        ) from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of every verb."""
     parser = argparse.ArgumentParser(prog="marketo-pipeline", description=__doc__)
@@ -104,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     produce_verb.add_argument("--cookies", type=_share, default=0.01, help="share of anonymous (cookie) leads")
     produce_verb.add_argument("--seed", type=int, default=1)
     produce_verb.add_argument("--topic", help="target topic (default: kafka.input_topic)")
+    replay_verb = verbs.add_parser("replay", help="copy dead letters back to the input topic")
+    _common(replay_verb)
+    replay_verb.add_argument("--reason", choices=[r.value for r in DeadLetterReason], help="only this dlq.reason")
+    replay_verb.add_argument("--since", type=_moment, help="only dead letters failed at or after (RFC 3339)")
+    replay_verb.add_argument("--until", type=_moment, help="only dead letters failed before (RFC 3339)")
+    replay_verb.add_argument("--limit", type=_positive, help="replay at most this many")
+    replay_verb.add_argument("--dry-run", action="store_true", help="count what would be replayed; publish nothing")
+    replay_verb.add_argument("--max-replays", type=_positive, default=3, help="skip dead letters replayed this often")
     demo_verb = verbs.add_parser("demo", help="the simulator, the service and a demo load, with a summary")
     _common(demo_verb)
     demo_verb.add_argument("--count", type=_positive, default=10_000)
@@ -204,6 +225,16 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         case "topics":
             await create_topics(settings, args.partitions)
+            return 0
+        case "replay":
+            rules = ReplayFilter(
+                reason=DeadLetterReason(args.reason) if args.reason else None,
+                since=args.since,
+                until=args.until,
+                limit=args.limit,
+                max_replays=args.max_replays,
+            )
+            await replay(settings, rules, dry_run=args.dry_run)
             return 0
         case "demo":
             stop = asyncio.Event()
