@@ -208,7 +208,6 @@ class Service:
                     self._admit(record, now)
             self.metrics.events_consumed.inc(len(messages))
             if invalid:
-                log.info("events_invalid", count=len(invalid), first=invalid[0].error)
                 await wiring.publisher.publish_invalid(invalid)
             self._release(now)
 

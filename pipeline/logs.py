@@ -6,18 +6,29 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import structlog
 
 _SECRET_KEYS: Final = frozenset({"secret_key", "signature", "requestSignature", "password", "authorization"})
 _MASKED_KEYS: Final = frozenset({"email", "Email", "cookie", "marketoCookie", "MarketoCookie"})
 _EMAIL: Final = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+# A precedence key or text that carries a Munchkin cookie: `cookie:id:561-HYG-937&token:...`.
+_COOKIE: Final = re.compile(r"(cookie:)[^\s|\"']+")
 
 
 def mask_email(text: str) -> str:
     """`ada@example.com` -> `a***@example.com`, wherever an address appears in `text`."""
     return _EMAIL.sub(r"\1***@\2", text)
+
+
+def mask_text(text: str) -> str:
+    """Every email address and every `cookie:` key in `text` masked."""
+    if "@" in text:
+        text = mask_email(text)
+    if "cookie:" in text:
+        text = _COOKIE.sub(r"\1***", text)
+    return text
 
 
 def mask_value(value: str) -> str:
@@ -32,13 +43,14 @@ def _mask(_logger: object, _method: str, event: MutableMapping[str, Any]) -> Mut
             event[key] = "[redacted]"
         elif key in _MASKED_KEYS and isinstance(value, str):
             event[key] = mask_email(value) if "@" in value else mask_value(value)
-        elif isinstance(value, str) and "@" in value:
-            event[key] = mask_email(value)
+        elif isinstance(value, str):
+            event[key] = mask_text(value)
     return event
 
 
-def configure_logging(level: str = "info") -> None:
-    """Route structlog, and the standard library's logging (aiokafka, aiohttp), to stdout as JSON lines."""
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """Route structlog, and the standard library's logging (aiokafka, aiohttp), to `stream` (stdout) as JSON lines."""
+    out = stream or sys.stdout
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -50,10 +62,10 @@ def configure_logging(level: str = "info") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,  # logging is per batch, not per event: keep it reconfigurable
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

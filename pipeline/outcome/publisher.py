@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
+import structlog
 from aiokafka.errors import KafkaError
 
 from pipeline.errors import FatalError
@@ -16,6 +17,14 @@ from pipeline.metrics import Metrics
 from pipeline.records import DeadLetterReason, Event, InvalidEvent, RawMessage, RecordResult
 
 DLQ_PREFIX = "dlq."
+
+log = structlog.get_logger()
+
+
+def _source_log(message: RawMessage) -> Any:  # noqa: ANN401 - structlog's BoundLogger
+    """A logger bound to where the message was read."""
+    source = message.source
+    return log.bind(topic=source.topic, partition=source.partition, offset=source.offset)
 
 
 class Sink(Protocol):
@@ -114,6 +123,7 @@ class OutcomePublisher:
             self._metrics.events_invalid.labels(event.reason.value).inc()
             self._metrics.dlq.labels(event.reason.value).inc()
             self._book.completed(event.message.source)
+            _source_log(event.message).warning("event_dead_lettered", reason=event.reason.value, error=event.error)
 
     async def publish_results(self, results: list[RecordResult]) -> None:
         """One result per record; each event of a FAILED record also dead-lettered."""
@@ -142,6 +152,17 @@ class OutcomePublisher:
                 self._metrics.dlq.labels(result.dead_letter.value).inc(len(result.record.events))
             for event in result.record.events:
                 self._answered(event, wall)
+                if result.dead_letter is not None:
+                    _source_log(event.message).warning(
+                        "event_dead_lettered",
+                        reason=result.dead_letter.value,
+                        event_id=event.event_id,
+                        key=result.record.key,
+                        operation=result.record.operation.value,
+                        attempts=result.attempts,
+                        error=result.error.message if result.error else None,
+                        code=result.error.code if result.error else None,
+                    )
 
     def _answered(self, event: Event, wall: float) -> None:
         self._book.completed(event.message.source)

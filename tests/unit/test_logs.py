@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import io
+import logging
+
+import orjson
+import structlog
+
+from pipeline.logs import configure_logging, mask_text
+
+
+def test_masks_emails_and_cookie_keys_wherever_they_appear() -> None:
+    assert mask_text("lead ada@example.com and bob.smith@corp.example") == "lead a***@example.com and b***@corp.example"
+    assert mask_text("key cookie:id:561-HYG-937&token:_mch|ws:EMEA") == "key cookie:***|ws:EMEA"
+    assert mask_text("nothing personal") == "nothing personal"
+
+
+def test_secrets_are_redacted_and_identity_fields_masked() -> None:
+    buffer = io.StringIO()
+    configure_logging("info", stream=buffer)
+    try:
+        structlog.get_logger().info(
+            "probe", secret_key="s3cr3t", signature="abc", email="ada@example.com", cookie="id:123456789&token:x", n=1
+        )
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    line = orjson.loads(buffer.getvalue())
+    assert line["secret_key"] == line["signature"] == "[redacted]"
+    assert line["email"] == "a***@example.com"
+    assert line["cookie"] == "id:1***"
+    assert line["n"] == 1
