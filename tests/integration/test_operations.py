@@ -150,3 +150,13 @@ async def test_a_real_prometheus_scrapes_the_service_and_every_expression_runs(
         finally:
             prometheus.terminate()
             await prometheus.wait()
+
+
+def test_every_alert_links_to_a_runbook_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    headings = {line.lstrip("#").strip().lower() for line in readme.splitlines() if line.startswith("#")}
+    rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
+    for rule in (r for group in rules["groups"] for r in group["rules"]):
+        anchor = rule["annotations"]["runbook"].split("#", 1)[1]
+        assert anchor == rule["alert"].lower()
+        assert anchor in headings, f"no runbook heading for {rule['alert']}"
