@@ -308,7 +308,7 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             await self._commit()
-            self._observe(wiring)
+            await self._observe(wiring)
 
     async def _commit(self, partitions: list[PartitionId] | None = None) -> None:
         """Commit every watermark that moved (of `partitions`, or all)."""
@@ -324,13 +324,11 @@ class Service:
             return
         self.book.committed(offsets)
 
-    def _observe(self, wiring: _Wiring) -> None:
+    async def _observe(self, wiring: _Wiring) -> None:
         self.metrics.pending_events.set(self.book.pending)
         self.metrics.daily_quota_remaining.set(self.governor.quota_remaining)
-        for (_topic, partition), last in self.book.last_consumed().items():
-            highwater = wiring.source.highwater((_topic, partition))
-            if highwater is not None:
-                self.metrics.consumer_lag.labels(str(partition)).set(max(highwater - last - 1, 0))
+        for partition, lag in (await wiring.source.lag()).items():
+            self.metrics.consumer_lag.labels(str(partition)).set(lag)
 
     # --- rebalances --------------------------------------------------------------------------
 

@@ -122,7 +122,12 @@ class EventSource:
         if offsets:
             await self._consumer.commit({TopicPartition(t, p): offset for (t, p), offset in offsets.items()})
 
-    def highwater(self, partition: PartitionId) -> int | None:
-        """The log end offset last seen for `partition`."""
-        value = self._consumer.highwater(TopicPartition(*partition))
-        return int(value) if value is not None else None
+    async def lag(self) -> dict[int, int]:
+        """Messages between this instance's position and the log end, for every partition it owns."""
+        found = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched from it yet: the log end is not known
+            found[tp.partition] = max(int(highwater) - int(await self._consumer.position(tp)), 0)
+        return found

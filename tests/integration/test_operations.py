@@ -139,6 +139,12 @@ async def test_a_real_prometheus_scrapes_the_service_and_every_expression_runs(
                 return value if value >= len(bodies) else None
 
             assert await wait_for(scraped_results, timeout_s=60, what="Prometheus to scrape the results") == len(bodies)
+
+            async def lag_reported() -> bool:
+                text = await _get(session, f"{running.ops_url}/metrics")
+                return all(f'marketo_pipeline_consumer_lag{{partition="{p}"}} 0.0' in text for p in range(3))
+
+            await wait_for(lag_reported, what="consumer lag for every owned partition")
             targets = await _get(session, f"{api}/targets")
             assert [t["health"] for t in targets["data"]["activeTargets"]] == ["up"]
             for name, expr in {**alert_expressions(), **dashboard_expressions()}.items():
