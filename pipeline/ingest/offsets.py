@@ -38,11 +38,6 @@ class PartitionOffsets:
             return self._pending[0]
         return self._next
 
-    @property
-    def last_consumed(self) -> int | None:
-        """The highest offset read, if any."""
-        return None if self._next is None else self._next - 1
-
 
 class OffsetBook:
     """Watermarks of every partition this instance owns."""
@@ -99,7 +94,3 @@ class OffsetBook:
             if partition is not None:
                 self.pending -= len(partition)
             self._committed.pop(tp, None)
-
-    def last_consumed(self) -> dict[PartitionId, int]:
-        """The highest offset read per partition (for lag)."""
-        return {tp: p.last_consumed for tp, p in self._partitions.items() if p.last_consumed is not None}

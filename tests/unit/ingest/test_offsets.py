@@ -60,4 +60,3 @@ def test_the_book_reports_only_moved_watermarks_and_forgets_revoked_partitions()
     assert book.pending == 2
     book.completed(Source("t", 1, 1))  # a late answer for a partition given up: ignored
     assert book.pending == 2
-    assert book.last_consumed() == {("t", 0): 2}
