@@ -52,10 +52,7 @@ def _text(value: object, where: str, *, required: bool = False) -> str | None:
         raise EventError(f"{where} must be a string, not {type(value).__name__}")
     if len(value) > MAX_VALUE_CHARS:
         raise EventError(f"{where} is longer than {MAX_VALUE_CHARS} characters")
-    bad = find_unencodable(value)
-    if bad is not None:
-        raise EventError(f"{where}: {bad}")
-    return value
+    return value  # characters XML cannot carry are looked for once per event: see _check_characters
 
 
 def _nonempty(value: object, where: str) -> str | None:
@@ -73,8 +70,10 @@ def _int_id(value: object, where: str) -> int | None:
 
 def render_value(value: object, where: str) -> str:
     """An attribute value as Marketo receives it: strings as they are, numbers and booleans as JSON writes them."""
-    if isinstance(value, str):
-        return _text(value, where) or ""
+    if type(value) is str:
+        if len(value) > MAX_VALUE_CHARS:
+            raise EventError(f"{where} is longer than {MAX_VALUE_CHARS} characters")
+        return value
     if value is None:
         return ""  # null clears the field
     if isinstance(value, bool):
@@ -93,10 +92,14 @@ def _attributes(value: object, where: str) -> tuple[tuple[str, str], ...]:
         raise EventError(f"{where} has more than {MAX_ATTRIBUTES} entries")
     pairs = []
     for name, item in value.items():
-        if not name:
-            raise EventError(f"{where} has an empty name")
-        _text(name, f"{where} name")
-        pairs.append((name, render_value(item, f"{where}.{name}")))
+        if not name or len(name) > MAX_VALUE_CHARS:
+            raise EventError(f"{where} has an empty or overlong name")
+        pairs.append(
+            (
+                name,
+                item if type(item) is str and len(item) <= MAX_VALUE_CHARS else render_value(item, f"{where}.{name}"),
+            )
+        )
     return tuple(pairs)
 
 
@@ -262,9 +265,42 @@ def decode_event(message: RawMessage) -> Event | InvalidEvent:
     except orjson.JSONDecodeError as exc:
         return InvalidEvent(DeadLetterReason.INVALID_JSON, f"not UTF-8 JSON: {exc}", message)
     try:
-        return _event(body, message)
+        event = _event(body, message)
+        if _may_hold_unencodable(value):
+            _check_characters(body)
     except EventError as exc:
         return InvalidEvent(DeadLetterReason.INVALID_EVENT, str(exc), message)
+    return event
+
+
+def _may_hold_unencodable(raw: bytes) -> bool:
+    """Whether any string of the JSON can hold a character XML cannot carry.
+
+    JSON carries control characters and lone surrogates only as backslash-u escapes; U+FFFE and U+FFFF may
+    also come raw. One scan of the bytes spares the per-value checks of almost every event.
+    """
+    return b"\\u" in raw or b"\xef\xbf\xbe" in raw or b"\xef\xbf\xbf" in raw
+
+
+def _check_characters(body: Mapping[str, Any]) -> None:
+    """Raise EventError naming the first field the pipeline uses whose text XML cannot carry."""
+    for field in ("event_id", "workspace", "lead", "mobject"):
+        if field in body:
+            _check_value(body[field], field)
+
+
+def _check_value(value: object, where: str) -> None:
+    if isinstance(value, str):
+        bad = find_unencodable(value)
+        if bad is not None:
+            raise EventError(f"{where}: {bad}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_value(key, f"{where} name")
+            _check_value(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_value(item, f"{where}[{index}]")
 
 
 def _event(body: object, message: RawMessage) -> Event:

@@ -64,6 +64,7 @@ class SyntheticLoad:
         mobjects: float,
         cookies: float = 0.0,
         prefix: str = "evt",
+        recent: int = 2_000,
     ) -> None:
         self._rng = random.Random(seed)  # noqa: S311 - synthetic data
         self._seed = seed
@@ -72,6 +73,9 @@ class SyntheticLoad:
         self._mobjects = mobjects
         self._cookies = cookies
         self._prefix = prefix
+        # A duplicate updates one of the `recent` latest leads: a lead's changes come in bursts (a form fill,
+        # then its enrichment), which is what the dedupe window is for.
+        self._recent = recent
         self._leads: list[dict[str, Any]] = []
 
     def _new_lead(self, n: int) -> dict[str, Any]:
@@ -109,7 +113,7 @@ class SyntheticLoad:
                 yield SyntheticEvent(f"cookie:{cookie}".encode(), orjson.dumps(body), "cookie")
             else:
                 duplicate = self._leads and rng.random() < self._duplicates
-                lead = rng.choice(self._leads) if duplicate else self._new_lead(n)
+                lead = rng.choice(self._leads[-self._recent :]) if duplicate else self._new_lead(n)
                 body = {"event_id": event_id, "kind": "lead", "lead": {**lead, "attributes": self._attributes()}}
                 key = (
                     f"fsp:SFDC:{lead['ForeignSysPersonId']}"

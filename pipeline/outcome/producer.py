@@ -8,10 +8,12 @@ from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.errors import FatalError
 
 Headers = list[tuple[str, bytes]]
+Message = tuple[bytes | None, bytes | None, Headers | None]
 
 
 class KafkaSink:
@@ -28,6 +30,7 @@ class KafkaSink:
             max_batch_size=512 * 1024,
             request_timeout_ms=30_000,
         )
+        self._partitioner = DefaultPartitioner()
         self._started = False
 
     async def __aenter__(self) -> Self:
@@ -59,6 +62,34 @@ class KafkaSink:
         except KafkaError as exc:
             raise FatalError(f"cannot publish to {topic}: {exc}") from exc
         return future
+
+    async def send_many(self, topic: str, messages: list[Message]) -> list[asyncio.Future[Any]]:
+        """Queue `messages` in one batch per partition; await the futures for their acknowledgement.
+
+        Much cheaper than one `send` per message. Partitions are chosen by Kafka's default partitioner, so a
+        key lands where a plain `send` would put it.
+        """
+        if not messages:
+            return []
+        try:
+            partitions = sorted(await self._producer.partitions_for(topic))
+            grouped: dict[int, list[Message]] = {}
+            for message in messages:
+                grouped.setdefault(self._partitioner(message[0], partitions, partitions), []).append(message)
+            futures: list[asyncio.Future[Any]] = []
+            for partition, items in grouped.items():
+                batch = self._producer.create_batch()
+                for key, value, headers in items:
+                    if batch.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
+                        futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+                        batch = self._producer.create_batch()
+                        if batch.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
+                            futures.append(await self._producer.send(topic, value=value, key=key, headers=headers))
+                if batch.record_count():
+                    futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+        except KafkaError as exc:
+            raise FatalError(f"cannot publish to {topic}: {exc}") from exc
+        return futures
 
     async def flush(self) -> None:
         """Wait until everything sent is acknowledged."""

@@ -27,13 +27,14 @@ def _source_log(message: RawMessage) -> Any:  # noqa: ANN401 - structlog's Bound
     return log.bind(topic=source.topic, partition=source.partition, offset=source.offset)
 
 
+Outgoing = tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]
+
+
 class Sink(Protocol):
     """Where messages go (KafkaSink)."""
 
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
-    ) -> asyncio.Future[Any]:
-        """Queue a message; the future resolves on acknowledgement."""
+    async def send_many(self, topic: str, messages: list[Outgoing]) -> list[asyncio.Future[Any]]:
+        """Queue messages; the futures resolve on acknowledgement."""
         ...
 
 
@@ -114,11 +115,11 @@ class OutcomePublisher:
     async def publish_invalid(self, invalid: list[InvalidEvent]) -> None:
         """Dead-letter events that never became records."""
         failed_at = rfc3339(datetime.now(UTC))
-        futures = []
-        for event in invalid:
-            headers = dead_letter_headers(event.message, event.reason, event.error, 0, failed_at)
-            futures.append(await self._sink.send(self._dlq_topic, event.message.key, event.message.value, headers))
-        await self._await_all(futures)
+        letters: list[Outgoing] = [
+            (e.message.key, e.message.value, dead_letter_headers(e.message, e.reason, e.error, 0, failed_at))
+            for e in invalid
+        ]
+        await self._await_all(await self._sink.send_many(self._dlq_topic, letters))
         for event in invalid:
             self._metrics.events_invalid.labels(event.reason.value).inc()
             self._metrics.dlq.labels(event.reason.value).inc()
@@ -129,21 +130,20 @@ class OutcomePublisher:
         """One result per record; each event of a FAILED record also dead-lettered."""
         now = datetime.now(UTC)
         completed_at = rfc3339(now)
-        futures = []
+        messages: list[Outgoing] = []
+        letters: list[Outgoing] = []
         for result in results:
             record = result.record
-            futures.append(
-                await self._sink.send(self._results_topic, record.key.encode(), result_json(result, completed_at))
-            )
+            messages.append((record.key.encode(), result_json(result, completed_at), None))
             if result.dead_letter is not None:
                 error = result.error.message if result.error else result.status.value
                 for event in record.events:
                     headers = dead_letter_headers(
                         event.message, result.dead_letter, error, result.attempts, completed_at
                     )
-                    futures.append(
-                        await self._sink.send(self._dlq_topic, event.message.key, event.message.value, headers)
-                    )
+                    letters.append((event.message.key, event.message.value, headers))
+        futures = await self._sink.send_many(self._results_topic, messages)
+        futures += await self._sink.send_many(self._dlq_topic, letters)
         await self._await_all(futures)
         wall = time.time()
         for result in results:

@@ -156,6 +156,35 @@ def test_bad_events_get_a_reason_and_a_clear_error(raw: bytes, reason: DeadLette
     assert text in result.error
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"event_id": "e", "lead": {"Email": "a@x.com", "attributes": {"Notes": "\uffff"}}}'.encode(),
+        b'{"event_id": "e", "lead": {"Email": "a@x.com", "attributes": {"N\\u0001": "name with a control"}}}',
+        b'{"event_id": "e\\u001b", "lead": {"Email": "a@x.com"}}',
+        b'{"event_id": "e", "kind": "mobject", "mobject": {"type": "Opportunity", "attribs": {"Name": "\\u0000"}}}',
+    ],
+)
+def test_characters_xml_cannot_carry_are_found_in_every_field_used(raw: bytes) -> None:
+    result = decode_event(message(None, raw=raw))
+    assert isinstance(result, InvalidEvent)
+    assert "cannot be carried by XML" in result.error
+
+
+def test_a_lone_surrogate_is_not_json() -> None:
+    result = decode_event(message(None, raw=b'{"event_id": "e", "lead": {"Email": "a\\ud800@x.com"}}'))
+    assert isinstance(result, InvalidEvent)
+    assert result.reason is DeadLetterReason.INVALID_JSON
+
+
+def test_escaped_characters_xml_can_carry_are_fine() -> None:
+    event = decode_event(
+        message(None, raw=b'{"event_id": "e", "lead": {"Email": "a@x.com", "attributes": {"City": "K\\u00f6ln"}}}')
+    )
+    assert isinstance(event, LeadChange)
+    assert event.lead.attributes == (("City", "K\u00f6ln"),)
+
+
 def test_a_huge_value_is_refused_without_decoding() -> None:
     result = decode_event(message(None, raw=b'{"event_id": "e", "x": "' + b"a" * (2 * 1024 * 1024) + b'"}'))
     assert isinstance(result, InvalidEvent)

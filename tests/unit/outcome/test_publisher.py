@@ -26,13 +26,16 @@ class RecordingSink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
 
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
-    ) -> asyncio.Future[Any]:
-        self.sent.append((topic, key, value, dict(headers or [])))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+    async def send_many(
+        self, topic: str, messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]]
+    ) -> list[asyncio.Future[Any]]:
+        futures = []
+        for key, value, headers in messages:
+            self.sent.append((topic, key, value, dict(headers or [])))
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+            futures.append(future)
+        return futures
 
 
 def _record(*offsets: int) -> tuple[Record, OffsetBook]:

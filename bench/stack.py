@@ -1,0 +1,178 @@
+"""Processes for the pipeline benchmarks: the simulator and the service, each in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Self
+
+import aiohttp
+import orjson
+
+from pipeline.ingest.tail import TopicTail
+from pipeline.ops.synthetic import SyntheticLoad
+from pipeline.outcome.producer import KafkaSink
+from tests.integration.kafka import Topics, free_port
+
+EXECUTABLE = str(Path(sys.executable).with_name("marketo-pipeline"))
+USER, SECRET = "bench_user", "bench-secret"
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class Simulator:
+    """`marketo-pipeline simulate` in its own process."""
+
+    def __init__(self, *flags: str) -> None:
+        self.port = free_port()
+        self._process = subprocess.Popen(  # noqa: S603
+            [
+                EXECUTABLE,
+                "simulate",
+                "--port",
+                str(self.port),
+                "--user-id",
+                USER,
+                "--secret-key",
+                SECRET,
+                "--log-level",
+                "warning",
+                *flags,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"{self.base}/soap/mktows/2_2"
+
+    async def admin(self, path: str) -> Any:  # noqa: ANN401
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"{self.base}/_sim/{path}") as response:
+                        return await response.json()
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+        msg = "the simulator does not answer"
+        raise RuntimeError(msg)
+
+    def stop(self) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        self._process.wait(timeout=30)
+
+
+class ServiceProcess:
+    """`marketo-pipeline run` in its own process, configured by the environment."""
+
+    def __init__(
+        self, bootstrap: str, topics: Topics, simulator: Simulator, *, profile: Path | None = None, **settings: str
+    ) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+        env |= {
+            "PIPELINE_KAFKA__BOOTSTRAP": bootstrap,
+            "PIPELINE_KAFKA__INPUT_TOPIC": topics.input,
+            "PIPELINE_KAFKA__RESULTS_TOPIC": topics.results,
+            "PIPELINE_KAFKA__DLQ_TOPIC": topics.dlq,
+            "PIPELINE_KAFKA__GROUP_ID": topics.group,
+            "PIPELINE_MARKETO__ENDPOINT": simulator.endpoint,
+            "PIPELINE_MARKETO__USER_ID": USER,
+            "PIPELINE_MARKETO__SECRET_KEY": SECRET,
+            "PIPELINE_HTTP__PORT": str(free_port()),
+        }
+        env |= {f"PIPELINE_{k.upper()}": v for k, v in settings.items()}
+        self.started = time.monotonic()
+        command = [EXECUTABLE, "run", "--log-level", "warning"]
+        if profile is not None:  # pyinstrument samples the whole run and writes its report when the service stops
+            command = [
+                str(Path(sys.executable).with_name("pyinstrument")),
+                "-o",
+                str(profile),
+                "-r",
+                "text",
+                EXECUTABLE,
+                "run",
+                "--log-level",
+                "warning",
+            ]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+    def stop(self) -> float:
+        """Stop (SIGTERM, drain) and return the process's peak RSS in MB."""
+        peak = peak_rss_mb(self.process.pid)
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=120)
+        return peak
+
+
+async def publish_load(bootstrap: str, topic: str, count: int, load: SyntheticLoad) -> Counter[str]:
+    """`count` events of `load` on `topic`, acknowledged."""
+    kinds: Counter[str] = Counter()
+    pending = []
+    async with KafkaSink(bootstrap=bootstrap, client_id="bench-load") as sink:
+        for event in load.events(count):
+            pending.append(await sink.send(topic, event.key, event.value))
+            kinds[event.kind] += 1
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    return kinds
+
+
+class Answers:
+    """Watches the results and dead-letter topics: which events are answered, and when."""
+
+    def __init__(self, bootstrap: str, topics: Topics, sent_at: dict[str, float] | None = None) -> None:
+        self._tail = TopicTail(bootstrap, [topics.results, topics.dlq])
+        self._results = topics.results
+        self._sent_at = sent_at
+        self.events: set[str] = set()
+        self.invalid = 0
+        self.latencies: list[float] = []  # event published (wall clock) -> result completed, when sent_at is given
+
+    async def __aenter__(self) -> Self:
+        await self._tail.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._tail.__aexit__(None, None, None)
+
+    async def wait(self, count: int, timeout_s: float) -> float:
+        """Until `count` events are answered; returns the monotonic time of the last answer."""
+        deadline = time.monotonic() + timeout_s
+        last = time.monotonic()
+        while len(self.events) + self.invalid < count:
+            if time.monotonic() > deadline:
+                msg = f"only {len(self.events) + self.invalid} of {count} events answered in {timeout_s}s"
+                raise RuntimeError(msg)
+            for message in await self._tail.read(200):
+                last = time.monotonic()
+                if message.source.topic == self._results:
+                    result = orjson.loads(message.value or b"{}")
+                    self.events.update(result["event_ids"])
+                    if self._sent_at is not None:
+                        completed = _epoch(result["completed_at"])
+                        self.latencies.extend(
+                            completed - self._sent_at[e] for e in result["event_ids"] if e in self._sent_at
+                        )
+                elif dict(message.headers).get("dlq.reason", b"").startswith(b"invalid"):
+                    self.invalid += 1
+        return last
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime  # noqa: PLC0415
+
+    return datetime.fromisoformat(text).timestamp()
