@@ -60,13 +60,14 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
     simulator = Simulator()
     await simulator.admin("stats")
     try:
-        async with Answers(bootstrap, topics) as answers:
+        async with Answers(bootstrap, topics, event_prefix=b"tp-") as answers:
             # The simulator enforces no limits here, so neither does the service: this measures the pipeline.
             service = ServiceProcess(bootstrap, topics, simulator, profile=profile, **UNLIMITED)
             last = await answers.wait(events, timeout_s=900)
             pipeline_s = last - service.started
             peak = service.stop()
         stats = await simulator.admin("stats")
+        simulator_cpu = simulator.cpu_s()
     finally:
         simulator.stop()
     calls = stats["calls"]["syncMultipleLeads"]
@@ -80,6 +81,8 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
             "pipeline_s": round(pipeline_s, 2),
             "passthrough_s": round(passthrough_s, 2),
             "pipeline_peak_rss_mb": peak,
+            "pipeline_cpu_s": service.cpu,
+            "simulator_cpu_s": simulator_cpu,
         },
         "efficiency": {
             "distinct_leads": stats["leads"],

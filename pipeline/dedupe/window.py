@@ -24,7 +24,7 @@ from pipeline.records import (
 
 @dataclass(slots=True)
 class _OpenLead:
-    events: list[Event]
+    events: list[LeadChange]
     deadline: float
     workspace: str | None
     id: int | None = None
@@ -51,6 +51,17 @@ class _OpenLead:
         self.return_lead = self.return_lead or change.return_lead
 
     def close(self, key: str) -> Record:
+        if len(self.events) == 1:  # most records: nothing merged, the event's lead is the record's
+            only = self.events[0]
+            return Record(
+                key=key,
+                kind=EventKind.LEAD,
+                events=(only,),
+                identities=lead_identities(only.lead),
+                lead=only.lead,
+                workspace=self.workspace,
+                return_lead=only.return_lead,
+            )
         lead = Lead(
             id=self.id,
             email=self.email,
@@ -72,7 +83,7 @@ class _OpenLead:
 
 @dataclass(slots=True)
 class _OpenMObject:
-    events: list[Event]
+    events: list[MObjectChange]
     deadline: float
     operation: SyncOperation
     type: str

@@ -90,6 +90,15 @@ def _attributes(value: object, where: str) -> tuple[tuple[str, str], ...]:
         raise EventError(f"{where} must be an object")
     if len(value) > MAX_ATTRIBUTES:
         raise EventError(f"{where} has more than {MAX_ATTRIBUTES} entries")
+    # The common case, checked in C: every value a string, no name empty, nothing overlong.
+    if (
+        value
+        and set(map(type, value.values())) == {str}
+        and "" not in value
+        and max(map(len, value.values())) <= MAX_VALUE_CHARS
+        and max(map(len, value)) <= MAX_VALUE_CHARS
+    ):
+        return tuple(value.items())
     pairs = []
     for name, item in value.items():
         if not name or len(name) > MAX_VALUE_CHARS:

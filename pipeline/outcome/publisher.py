@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -146,8 +147,10 @@ class OutcomePublisher:
         futures += await self._sink.send_many(self._dlq_topic, letters)
         await self._await_all(futures)
         wall = time.time()
+        counts = Counter((result.record.operation.value, result.status.value) for result in results)
+        for (operation, status), number in counts.items():
+            self._metrics.results.labels(operation, status).inc(number)
         for result in results:
-            self._metrics.results.labels(result.record.operation.value, result.status.value).inc()
             if result.dead_letter is not None:
                 self._metrics.dlq.labels(result.dead_letter.value).inc(len(result.record.events))
             for event in result.record.events:
