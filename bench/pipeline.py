@@ -12,7 +12,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.stack import Answers, ServiceProcess, Simulator, publish_load
+from pipeline.config import Settings
 from pipeline.ops.synthetic import SyntheticLoad
+from pipeline.outcome.producer import KafkaSink
 from tests.integration.kafka import Topics, create_topics
 
 PARTITIONS = 6
@@ -62,7 +64,7 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
     try:
         async with Answers(bootstrap, topics, event_prefix=b"tp-") as answers:
             # The simulator enforces no limits here, so neither does the service: this measures the pipeline.
-            service = ServiceProcess(bootstrap, topics, simulator, profile=profile, **UNLIMITED)
+            service = ServiceProcess(bootstrap, topics, simulator, settings=UNLIMITED, profile=profile)
             last = await answers.wait(events, timeout_s=900)
             pipeline_s = last - service.started
             peak = service.stop()
@@ -94,5 +96,119 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
     }
 
 
-def _summary(values: list[float], quantile: float) -> float:
-    return round(statistics.quantiles(values, n=1000)[int(quantile * 1000) - 1], 3) if len(values) > 1 else 0.0
+def full_windows(starts: list[float], window_s: float = 20.0) -> list[int]:
+    """Calls started in each complete 20 s window from the first call (the last, partial window left out)."""
+    if not starts:
+        return []
+    first, last = min(starts), max(starts)
+    windows = int((last - first) // window_s)
+    return [sum(1 for t in starts if first + n * window_s <= t < first + (n + 1) * window_s) for n in range(windows)]
+
+
+async def saturation(bootstrap: str, events: int = 100_000) -> dict[str, Any]:
+    """A backlog against Marketo's limits (100 calls / 20 s, 10 concurrent, 300 ms a call): how close to the limit."""
+    topics = Topics.unique()
+    await create_topics(bootstrap, topics, partitions=PARTITIONS)
+    load = SyntheticLoad(seed=12, duplicates=0.2, invalid=0.0, mobjects=0.0, cookies=0.0, prefix="sat")
+    await publish_load(bootstrap, topics.input, events, load)
+    simulator = Simulator("--calls-per-20s", "100", "--max-concurrency", "10", "--latency-ms", "300")
+    await simulator.admin("stats")
+    try:
+        async with Answers(bootstrap, topics, event_prefix=b"sat-") as answers:
+            service = ServiceProcess(bootstrap, topics, simulator)
+            await answers.wait(events, timeout_s=900)
+            service.stop()
+        stats = await simulator.admin("stats")
+        calls = (await simulator.admin("calls"))["calls"]
+    finally:
+        simulator.stop()
+    windows = full_windows([c["started"] for c in calls if c["outcome"] == "200"])
+    achieved = statistics.mean(windows) if windows else 0.0
+    return {
+        "allowed_calls_per_20s": 100,
+        "achieved_calls_per_20s": round(achieved, 2),
+        "ratio": round(achieved / 100, 3),
+        "limit_faults": stats["rejected"]["20023"] + stats["rejected"]["20024"],
+        "rejected": {code: stats["rejected"][code] for code in ("20023", "20024")},
+        "full_windows": windows,
+        "peak_concurrency": stats["peak_concurrency"],
+        "calls": sum(stats["calls"].values()),
+    }
+
+
+async def latency(bootstrap: str, rate: int = 1000, seconds: int = 60, call_latency_ms: int = 100) -> dict[str, Any]:
+    """`rate` events/s offered for `seconds`: event (published) to result (completed) latency, against its bound."""
+    topics = Topics.unique()
+    await create_topics(bootstrap, topics, partitions=PARTITIONS)
+    simulator = Simulator("--latency-ms", str(call_latency_ms))
+    await simulator.admin("stats")
+    sent_at: dict[str, float] = {}
+    load = SyntheticLoad(seed=13, duplicates=0.2, invalid=0.0, mobjects=0.0, cookies=0.0, prefix="lat")
+    stream = load.events(rate * seconds)
+    try:
+        async with Answers(bootstrap, topics, event_prefix=b"lat-", sent_at=sent_at) as answers:
+            service = ServiceProcess(bootstrap, topics, simulator)
+            await asyncio.sleep(5)  # joined and assigned: the latency is the pipeline's, not its start-up
+            async with KafkaSink(bootstrap=bootstrap, client_id="bench-latency") as sink:
+                started = time.monotonic()
+                for tick in range(seconds * 100):  # 10 ms ticks
+                    chunk = [next(stream) for _ in range(rate // 100)]
+                    now = time.time()
+                    for event in chunk:
+                        sent_at[event.value.split(b'"event_id":"', 1)[1].split(b'"', 1)[0].decode()] = now
+                    await sink.send_many(topics.input, [(e.key, e.value, None) for e in chunk])
+                    await asyncio.sleep(max(started + (tick + 1) / 100 - time.monotonic(), 0))
+            await answers.wait(rate * seconds, timeout_s=300)
+            service.stop()
+    finally:
+        simulator.stop()
+    values = sorted(answers.latencies)
+    defaults = Settings()
+    bound = defaults.dedupe.window_ms / 1000 + defaults.batch.max_wait_ms / 1000 + 2 * call_latency_ms / 1000
+    return {
+        "offered_events_per_s": rate,
+        "seconds": seconds,
+        "p50_s": round(_quantile(values, 0.50), 3),
+        "p99_s": round(_quantile(values, 0.99), 3),
+        "max_s": round(values[-1], 3) if values else 0.0,
+        "bound_s": round(bound, 3),
+        "call_latency_ms": call_latency_ms,
+        "samples": len(values),
+        "histogram": _histogram(values),
+    }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    return values[min(int(q * len(values)), len(values) - 1)] if values else 0.0
+
+
+def _histogram(values: list[float], width_s: float = 0.1) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        bucket = f"{int(value / width_s) * width_s:.1f}"
+        counts[bucket] = counts.get(bucket, 0) + 1
+    return counts
+
+
+async def memory(bootstrap: str, events: int = 1_000_000) -> dict[str, Any]:
+    """Peak RSS of the service working through a backlog of `events` (limits lifted, as for throughput)."""
+    topics = Topics.unique()
+    await create_topics(bootstrap, topics, partitions=PARTITIONS)
+    load = SyntheticLoad(seed=14, duplicates=0.2, invalid=0.01, mobjects=0.0, cookies=0.0, prefix="mem")
+    await publish_load(bootstrap, topics.input, events, load)
+    simulator = Simulator()
+    await simulator.admin("stats")
+    try:
+        async with Answers(bootstrap, topics, event_prefix=b"mem-") as answers:
+            service = ServiceProcess(bootstrap, topics, simulator, settings=UNLIMITED)
+            last = await answers.wait(events, timeout_s=1800)
+            seconds = last - service.started
+            peak = service.stop()
+    finally:
+        simulator.stop()
+    return {
+        "backlog_events": events,
+        "peak_rss_mb": peak,
+        "seconds": round(seconds, 1),
+        "events_per_s": round(events / seconds),
+    }

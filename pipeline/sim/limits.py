@@ -23,11 +23,14 @@ class CallLimiter:
         self.in_flight = 0
         self.peak_concurrency = 0
 
-    def admit(self, settings: SimSettings) -> str | None:
-        """None when the call may proceed (and it now counts), else the fault code: 20024, 20023 or 20015."""
+    def admit(self, settings: SimSettings, arrived: float | None = None) -> str | None:
+        """None when the call may proceed (and it now counts), else the fault code: 20024, 20023 or 20015.
+
+        `arrived` is when the request reached the server (this limiter's clock): calls count from their arrival.
+        """
         if settings.max_concurrency is not None and self.in_flight >= settings.max_concurrency:
             return "20024"
-        now = self._clock()
+        now = self._clock() if arrived is None else arrived
         while self._recent and self._recent[0] <= now - WINDOW_S:
             self._recent.popleft()
         if settings.calls_per_20s is not None and len(self._recent) >= settings.calls_per_20s:

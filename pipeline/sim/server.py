@@ -215,6 +215,7 @@ class Simulator:
                 return _soap_fault(code, SoapFaultError(code).message)
 
     async def _soap(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         settings = self.settings
         try:
             call = parse_request(await request.read(), validate=settings.validate)
@@ -226,7 +227,7 @@ class Simulator:
         except SoapFaultError as exc:
             self.stats.rejected[exc.code] += 1
             return _soap_fault(exc.code, exc.message)
-        refusal = self.limiter.admit(settings)
+        refusal = self.limiter.admit(settings, arrived)
         if refusal is not None:
             self.stats.rejected[refusal] += 1
             return _soap_fault(refusal, SoapFaultError(refusal).message)
