@@ -45,7 +45,7 @@ test: lint $(KAFKA_JARS)
 	deploy/prometheus/ensure-prometheus.sh
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(KAFKA_JARS)
 	$(BIN)/python -m bench
 
 simulate: $(STAMP)

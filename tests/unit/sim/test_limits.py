@@ -51,3 +51,13 @@ def test_daily_quota() -> None:
     assert results == [None, None, None, "20015"]
     limiter.reset()
     assert limiter.admit(settings) is None
+
+
+def test_calls_count_from_their_arrival_not_from_when_they_were_read() -> None:
+    clock = Clock()
+    limiter = CallLimiter(clock)
+    settings = SimSettings(calls_per_20s=1)
+    assert limiter.admit(settings, arrived=clock.now - 0.3) is None  # read 300 ms after it arrived
+    limiter.release()
+    clock.now += 19.75  # 20.05 s after the first arrival, though only 19.75 s after it was read
+    assert limiter.admit(settings, arrived=clock.now) is None
