@@ -8,13 +8,14 @@ SIM_PORT ?= 8089
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
-.PHONY: help venv test lint format bench simulate run clean kafka-up kafka-down kafka-jars
+.PHONY: help venv test lint format bench chaos simulate run clean kafka-up kafka-down kafka-jars
 
 help:
 	@echo "make test      lint, type check, unit and integration tests (sets up .venv)"
 	@echo "make run       broker, simulator, service and a demo load of 10,000 events (Ctrl-C stops)"
 	@echo "make simulate  the Marketo simulator on 127.0.0.1:$(SIM_PORT)"
-	@echo "make bench     the benchmarks; writes bench/results/latest.json"
+	@echo "make bench     the benchmarks; writes bench/results/latest.json and latest.png"
+	@echo "make chaos     the failure suite at full scale"
 	@echo "make lint      ruff, ruff format --check, mypy --strict"
 	@echo "make kafka-up  the local Kafka broker on 127.0.0.1:$(KAFKA_PORT) (KAFKA_PORT changes it); make kafka-down stops it"
 
@@ -47,6 +48,10 @@ test: lint $(KAFKA_JARS)
 
 bench: $(STAMP) $(KAFKA_JARS)
 	$(BIN)/python -m bench
+
+# The failure suite at full scale (`make test` runs the same scenarios shortened).
+chaos: $(STAMP) $(KAFKA_JARS)
+	CHAOS_SCALE=full $(BIN)/python -m pytest tests/integration/chaos -s --timeout 3600
 
 simulate: $(STAMP)
 	$(BIN)/marketo-pipeline simulate --port $(SIM_PORT)

@@ -196,7 +196,9 @@ class Simulator:
                 outcomes = [self.mobjects.sync(m, call.mobject_operation) for m in call.mobjects]
                 return render_sync_mobjects(outcomes)
 
-    async def _inject(self, request: web.Request, spec: FaultSpec, settings: SimSettings) -> web.StreamResponse:
+    async def _inject(
+        self, request: web.Request, spec: FaultSpec, settings: SimSettings, records: int
+    ) -> web.StreamResponse:
         self.stats.faults_injected += 1
         match spec.kind:
             case "http_500":
@@ -210,6 +212,8 @@ class Simulator:
             case "reset":
                 _reset_connection(request)
                 return web.Response(status=500)
+            case "xxe" | "entities" | "truncated" | "wrong_count":
+                return web.Response(body=_hostile(spec.kind, records), content_type="text/xml", charset="utf-8")
             case _:
                 code = spec.code or "20011"
                 return _soap_fault(code, SoapFaultError(code).message)
@@ -244,7 +248,7 @@ class Simulator:
     async def _admitted(self, request: web.Request, call: SimRequest, settings: SimSettings) -> web.StreamResponse:
         spec = self.injector.pick(settings, call.operation)
         if spec is not None and spec.phase == "before":
-            return await self._inject(request, spec, settings)
+            return await self._inject(request, spec, settings, call.records)
         latency = self.injector.latency_s(settings)
         if latency > 0:
             await asyncio.sleep(latency)
@@ -255,7 +259,7 @@ class Simulator:
             return _soap_fault(exc.code, exc.message)
         self.stats.records[call.operation.value] += call.records
         if spec is not None:
-            return await self._inject(request, spec, settings)
+            return await self._inject(request, spec, settings, call.records)
         return web.Response(body=reply, content_type="text/xml", charset="utf-8")
 
     async def _wsdl(self, request: web.Request) -> web.Response:
@@ -310,6 +314,30 @@ class Simulator:
     async def _reset(self, _request: web.Request) -> web.Response:
         self.reset()
         return _json({"reset": True})
+
+
+_XXE: Final = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+    b'<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body>&xxe;'
+    b"</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+)
+_ENTITY_BOMB: Final = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">'
+    b'<!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]><lolz>&lol9;</lolz>'
+)
+
+
+def _hostile(kind: str, records: int) -> bytes:
+    """A reply no client should trust: what the `xxe`, `entities`, `truncated` and `wrong_count` faults send."""
+    if kind == "xxe":
+        return _XXE
+    if kind == "entities":
+        return _ENTITY_BOMB
+    # One status more than the call carried (so never right by accident), or that reply cut in half.
+    reply = render_sync_multiple_leads([(n + 1, "CREATED", None) for n in range(records + 1)])
+    return reply[: len(reply) // 2] if kind == "truncated" else reply
 
 
 def _reset_connection(request: web.Request) -> None:

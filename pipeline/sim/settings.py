@@ -8,7 +8,9 @@ from typing import Any, Final
 from pipeline.marketo.fault import FAULT_TEXT
 from pipeline.records import Operation
 
-FAULT_KINDS: Final = frozenset({"http_500", "http_503", "timeout", "reset", "fault"})
+# Hostile replies: an XXE, an entity bomb, a truncated document, a reply with the wrong number of statuses.
+HOSTILE_KINDS: Final = frozenset({"xxe", "entities", "truncated", "wrong_count"})
+FAULT_KINDS: Final = frozenset({"http_500", "http_503", "timeout", "reset", "fault"}) | HOSTILE_KINDS
 PHASES: Final = frozenset({"before", "after"})
 
 # Marketo's own limits, for `simulate --marketo-limits`.

@@ -199,6 +199,10 @@ class ServiceProcess:
         assert self._process is not None
         return await asyncio.to_thread(self._process.wait, timeout_s)
 
+    def exited(self) -> bool:
+        """True once the process has ended, whatever the cause."""
+        return self._process is not None and self._process.poll() is not None
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()

@@ -30,6 +30,29 @@ def free_port() -> int:
         return port
 
 
+class Broker:
+    """A broker of its own on free ports, which a test may stop and start again (its data stays)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.port = free_port()
+        self._env = {
+            **os.environ,
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(free_port()),
+            "KAFKA_RUN_DIR": str(run_dir),
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        subprocess.run([str(KAFKA_SCRIPT), "up"], env=self._env, check=True, timeout=900)  # noqa: S603
+
+    def stop(self) -> None:
+        subprocess.run([str(KAFKA_SCRIPT), "down"], env=self._env, check=False, timeout=120)  # noqa: S603
+
+
 @contextmanager
 def local_broker() -> Iterator[str]:
     """A broker for this test session: the one KAFKA_BOOTSTRAP names, or a fresh one on free ports."""

@@ -1,0 +1,343 @@
+"""The failure suite: each scenario prints lost / duplicated / dead-lettered; lost must be zero.
+
+`make chaos` runs it at full scale (CHAOS_SCALE=full); `make test` runs the same scenarios shortened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import strategies as st
+from hypothesis.errors import NonInteractiveExampleWarning
+
+from tests.integration.conftest import ServiceProcess, SimClient, pipeline_settings
+from tests.integration.kafka import Broker, Topics, create_topics, events, publish, read_all, wait_for
+
+pytestmark = pytest.mark.integration
+FULL = os.environ.get("CHAOS_SCALE", "short") == "full"
+
+
+def size(short: int, full: int) -> int:
+    return full if FULL else short
+
+
+def load(count: int, *, poison_every: int | None = None) -> list[dict[str, Any]]:
+    """Leads updated in bursts, each event carrying its sequence number, so the final state shows the order kept."""
+    bodies = []
+    for n in range(count):
+        lead = n if n % 5 else max(n - 3, 0)  # every fifth event updates a lead of a moment ago
+        email = f"chaos{lead}@example.com"
+        attributes: dict[str, Any] = {"Seq": n}
+        if poison_every and n % poison_every == poison_every - 1:
+            attributes["Poison"] = "x"
+        bodies.append(
+            {"_key": f"email:{email}", "event_id": f"evt-{n}", "lead": {"Email": email, "attributes": attributes}}
+        )
+    return bodies
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    lost: int
+    duplicated: int
+    dead_lettered: int
+
+
+async def account(name: str, bootstrap: str, topics: Topics, bodies: list[dict[str, Any]]) -> Tally:
+    """Every event must have a result or a dead letter; count what had more than one."""
+    results = (await read_all(bootstrap, topics.results)).values
+    answers = Counter(event for result in results for event in result["event_ids"])
+    dead = await read_all(bootstrap, topics.dlq, json_values=False)
+    dead_ids = set()
+    for raw in dead.raw:
+        try:
+            dead_ids.add(orjson.loads(raw).get("event_id"))
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+    expected = {body["event_id"] for body in bodies}
+    tally = Tally(
+        lost=len(expected - set(answers) - dead_ids),
+        duplicated=sum(count - 1 for count in answers.values() if count > 1),
+        dead_lettered=len(dead.raw),
+    )
+    print(
+        f"\nchaos {name}: {len(expected)} events: lost {tally.lost}, duplicated {tally.duplicated}, dead-lettered {tally.dead_lettered}"
+    )
+    return tally
+
+
+async def order_kept(sim: SimClient, bodies: list[dict[str, Any]], skip: frozenset[str] = frozenset()) -> None:
+    """Each lead's final state is its last event's: per-lead order held through everything."""
+    last: dict[str, int] = {}
+    for body in bodies:
+        if body["event_id"] not in skip:
+            last[body["lead"]["Email"]] = body["lead"]["attributes"]["Seq"]
+    stored = {lead["Email"]: lead["attributes"].get("Seq") for lead in (await sim.admin("leads"))["leads"]}
+    wrong = {email: (stored.get(email), seq) for email, seq in last.items() if stored.get(email) != str(seq)}
+    assert wrong == {}, f"{len(wrong)} leads do not end at their last event, e.g. {list(wrong.items())[:3]}"
+
+
+async def answered(bootstrap: str, topics: Topics) -> int:
+    values = (await read_all(bootstrap, topics.results)).values
+    return len({event for result in values for event in result["event_ids"]})
+
+
+async def test_the_service_killed_five_times_loses_nothing(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    await sim.configure(latency_ms=100)
+    bodies = load(size(4_000, 100_000))
+    settings = pipeline_settings(
+        kafka_bootstrap,
+        topics,
+        sim,
+        batch={"max_leads": 100},
+        ingest={"max_pending_events": 1000, "max_poll_records": 200},
+    )
+    await publish(kafka_bootstrap, topics.input, events(bodies))
+    processes = []
+    try:
+        for kill in range(5):
+            process = ServiceProcess(settings, tmp_path, f"run{kill}")
+            processes.append(process)
+            process.start()
+            target = len(bodies) * (kill + 1) // 7
+
+            async def progressed(target: int = target) -> bool:
+                return await answered(kafka_bootstrap, topics) >= target
+
+            await wait_for(progressed, timeout_s=300, what=f"progress before kill {kill + 1}")
+            process.signal(signal.SIGKILL)
+            await process.wait()
+        survivor = ServiceProcess(settings, tmp_path, "survivor")
+        processes.append(survivor)
+        survivor.start()
+
+        async def all_answered() -> bool:
+            return await answered(kafka_bootstrap, topics) >= len(bodies)
+
+        await wait_for(all_answered, timeout_s=600, what="every event answered")
+        survivor.signal(signal.SIGTERM)
+        assert await survivor.wait() == 0
+    finally:
+        for process in processes:
+            process.stop()
+    tally = await account("sigkill x5", kafka_bootstrap, topics, bodies)
+    assert tally.lost == 0
+    assert tally.dead_lettered == 0
+    await order_kept(sim, bodies)
+
+
+async def _run_to_the_end(
+    bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, bodies: list[dict[str, Any]], **sections: Any
+) -> None:
+    process = ServiceProcess(pipeline_settings(bootstrap, topics, sim, **sections), tmp_path, "service")
+    process.start()
+    try:
+        await publish(bootstrap, topics.input, events(bodies))
+
+        async def all_accounted() -> bool:
+            results = await answered(bootstrap, topics)
+            dead = len((await read_all(bootstrap, topics.dlq, json_values=False)).raw)
+            return results + dead >= len(bodies)
+
+        await wait_for(all_accounted, timeout_s=600, what="every event answered or dead-lettered")
+        process.signal(signal.SIGTERM)
+        assert await process.wait() == 0, "the service did not stay up and stop cleanly"
+    finally:
+        process.stop()
+
+
+async def test_transient_faults_of_every_kind_lose_nothing(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    kinds = [{"kind": k, "rate": 0.025} for k in ("http_500", "http_503", "timeout", "reset")]
+    kinds += [{"kind": "fault", "code": c, "rate": 0.025} for c in ("20011", "20016", "20023", "20024")]
+    await sim.configure(faults=kinds, timeout_hold_s=30)
+    bodies = load(size(3_000, 20_000))
+    await _run_to_the_end(
+        kafka_bootstrap,
+        topics,
+        sim,
+        tmp_path,
+        bodies,
+        marketo={"timeout_s": 1.0},
+        batch={"max_leads": 50},
+        deliver={"max_attempts": 15},
+    )
+    tally = await account("20% transient faults", kafka_bootstrap, topics, bodies)
+    assert (await sim.admin("stats"))["faults_injected"] > 0
+    assert tally.lost == 0
+    assert tally.dead_lettered == 0
+    await order_kept(sim, bodies)
+
+
+async def test_a_poison_attribute_in_every_fiftieth_lead_fails_only_those(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    await sim.configure(lead_fields=["Seq"])
+    bodies = load(size(3_000, 20_000), poison_every=50)
+    poisoned = {b["event_id"] for b in bodies if "Poison" in b["lead"]["attributes"]}
+    await _run_to_the_end(kafka_bootstrap, topics, sim, tmp_path, bodies)
+    tally = await account("poison every 50th", kafka_bootstrap, topics, bodies)
+    failed = {
+        e
+        for r in (await read_all(kafka_bootstrap, topics.results)).values
+        if r["status"] == "FAILED"
+        for e in r["event_ids"]
+    }
+    assert tally.lost == 0
+    assert failed == poisoned
+    assert tally.dead_lettered == len(poisoned)
+
+
+async def test_hostile_marketo_replies_are_retried_without_a_crash(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    await sim.configure(faults=[{"kind": k, "rate": 0.05} for k in ("xxe", "entities", "truncated", "wrong_count")])
+    bodies = load(size(2_000, 20_000))
+    await _run_to_the_end(
+        kafka_bootstrap, topics, sim, tmp_path, bodies, batch={"max_leads": 50}, deliver={"max_attempts": 15}
+    )
+    tally = await account("hostile replies", kafka_bootstrap, topics, bodies)
+    assert (await sim.admin("stats"))["faults_injected"] > 0
+    assert tally.lost == 0
+    assert tally.dead_lettered == 0
+    await order_kept(sim, bodies)
+
+
+async def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(sim: SimClient, tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "broker")
+    broker.start()
+    processes: list[ServiceProcess] = []
+    try:
+        topics = Topics.unique()
+        await create_topics(broker.bootstrap, topics, partitions=3)
+        await sim.configure(latency_ms=100)
+        bodies = load(size(3_000, 20_000))
+        settings = pipeline_settings(
+            broker.bootstrap, topics, sim, batch={"max_leads": 100}, ingest={"max_pending_events": 1000}
+        )
+        await publish(broker.bootstrap, topics.input, events(bodies))
+        processes.append(ServiceProcess(settings, tmp_path, "service-0"))
+        processes[-1].start()
+
+        async def progressed() -> bool:
+            return await answered(broker.bootstrap, topics) >= len(bodies) // 4
+
+        await wait_for(progressed, timeout_s=300, what="progress before the broker stops")
+        await asyncio.to_thread(broker.stop)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(broker.start)
+
+        async def all_answered() -> bool:
+            # A supervisor's job: an instance that gave up while the broker was away is started again.
+            if processes[-1].exited():
+                processes.append(ServiceProcess(settings, tmp_path, f"service-{len(processes)}"))
+                processes[-1].start()
+            return await answered(broker.bootstrap, topics) >= len(bodies)
+
+        await wait_for(all_answered, timeout_s=600, interval_s=1.0, what="every event answered after the restart")
+        tally = await account("broker restart", broker.bootstrap, topics, bodies)
+    finally:
+        for process in processes:
+            process.stop()
+        broker.stop()
+    print(f"chaos broker restart: {len(processes)} service start(s)")
+    assert tally.lost == 0
+    assert tally.dead_lettered == 0
+    await order_kept(sim, bodies)
+
+
+def _malformed() -> st.SearchStrategy[bytes]:
+    """Events that cannot be accepted: bad JSON, wrong types, huge values, non-UTF-8, deep nesting."""
+    wrong_types = st.fixed_dictionaries(
+        {
+            "event_id": st.one_of(st.integers(), st.none(), st.just(""), st.text(min_size=129, max_size=140)),
+            "lead": st.one_of(st.integers(), st.text(max_size=5), st.fixed_dictionaries({"Id": st.text(max_size=5)})),
+        }
+    ).map(orjson.dumps)
+    bad_json = st.binary(min_size=1, max_size=60).map(lambda b: b"{" + b)
+    non_utf8 = st.binary(min_size=1, max_size=40).map(lambda b: b'{"event_id": "\\xff' + b + b'\\xfe"}')
+    huge = st.integers(1, 3).map(lambda n: b'{"event_id": "h", "lead": {"Email": "' + b"a" * (1024 * 1024 * n) + b'"}}')
+    deep = st.integers(1100, 3000).map(lambda n: b"[" * n + b"]" * n)
+    return st.one_of(wrong_types, bad_json, non_utf8, deep, huge)
+
+
+async def test_ten_thousand_fuzzed_malformed_events_leave_the_service_up(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    count = size(1_000, 10_000)
+    batch = st.lists(_malformed(), min_size=100, max_size=100)
+    payloads: list[bytes] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonInteractiveExampleWarning)  # drawing data outside a @given is the point here
+        while len(payloads) < count:
+            payloads.extend(batch.example())
+    good = load(200)
+    messages = [(f"fuzz-{n}".encode(), raw) for n, raw in enumerate(payloads[:count])] + events(good)
+    process = ServiceProcess(pipeline_settings(kafka_bootstrap, topics, sim), tmp_path, "service")
+    process.start()
+    try:
+        await publish(kafka_bootstrap, topics.input, messages)
+
+        async def all_accounted() -> bool:
+            dead = len((await read_all(kafka_bootstrap, topics.dlq, json_values=False)).raw)
+            return dead >= count and await answered(kafka_bootstrap, topics) >= len(good)
+
+        await wait_for(all_accounted, timeout_s=600, interval_s=1.0, what="every fuzzed event dead-lettered")
+        assert not process.exited(), "the service went down"
+        process.signal(signal.SIGTERM)
+        assert await process.wait() == 0
+    finally:
+        process.stop()
+    tally = await account("fuzzed malformed", kafka_bootstrap, topics, good)
+    dead = await read_all(kafka_bootstrap, topics.dlq, json_values=False)
+    assert tally.lost == 0
+    assert len(dead.raw) == count
+    assert {h["dlq.reason"] for h in dead.headers} <= {b"invalid_json", b"invalid_event"}
+
+
+async def test_three_instances_one_killed_one_added_keep_per_lead_order(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    await sim.configure(latency_ms=150)
+    bodies = load(size(4_000, 100_000))
+    settings = pipeline_settings(
+        kafka_bootstrap, topics, sim, batch={"max_leads": 100}, deliver={"max_concurrency": 3},
+        ingest={"max_pending_events": 600, "max_poll_records": 100},
+    )  # fmt: skip
+    await publish(kafka_bootstrap, topics.input, events(bodies))
+    instances = [ServiceProcess(settings, tmp_path, f"instance-{n}") for n in range(3)]
+    try:
+        for instance in instances:
+            instance.start()
+
+        async def reached(fraction: float) -> bool:
+            return await answered(kafka_bootstrap, topics) >= len(bodies) * fraction
+
+        await wait_for(lambda: reached(0.3), timeout_s=300, what="a third done")
+        instances[1].signal(signal.SIGKILL)
+        await instances[1].wait()
+        instances.append(ServiceProcess(settings, tmp_path, "instance-3"))
+        instances[-1].start()
+        await wait_for(lambda: reached(1.0), timeout_s=600, interval_s=1.0, what="every event answered")
+        for instance in (instances[0], instances[2], instances[3]):
+            instance.signal(signal.SIGTERM)
+            assert await instance.wait() == 0
+    finally:
+        for instance in instances:
+            instance.stop()
+    tally = await account("three instances, one killed, one added", kafka_bootstrap, topics, bodies)
+    assert tally.lost == 0
+    assert tally.dead_lettered == 0
+    await order_kept(sim, bodies)
