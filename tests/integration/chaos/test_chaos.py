@@ -262,13 +262,22 @@ def _malformed() -> st.SearchStrategy[bytes]:
     """Events that cannot be accepted: bad JSON, wrong types, huge values, non-UTF-8, deep nesting."""
     wrong_types = st.fixed_dictionaries(
         {
-            "event_id": st.one_of(st.integers(), st.none(), st.just(""), st.text(min_size=129, max_size=140)),
-            "lead": st.one_of(st.integers(), st.text(max_size=5), st.fixed_dictionaries({"Id": st.text(max_size=5)})),
+            "event_id": st.one_of(
+                st.integers(-(2**63), 2**63 - 1), st.none(), st.just(""), st.text(min_size=129, max_size=140)
+            ),
+            "lead": st.one_of(
+                st.integers(-(2**63), 2**63 - 1),
+                st.text(max_size=5),
+                st.fixed_dictionaries({"Id": st.text(max_size=5)}),
+            ),
         }
     ).map(orjson.dumps)
     bad_json = st.binary(min_size=1, max_size=60).map(lambda b: b"{" + b)
     non_utf8 = st.binary(min_size=1, max_size=40).map(lambda b: b'{"event_id": "\\xff' + b + b'\\xfe"}')
-    huge = st.integers(1, 3).map(lambda n: b'{"event_id": "h", "lead": {"Email": "' + b"a" * (1024 * 1024 * n) + b'"}}')
+    # Over the 65,536-character limit of a value, yet within what Kafka carries.
+    huge = st.integers(65_537, 400_000).map(
+        lambda n: b'{"event_id": "h", "lead": {"Email": "h@example.com", "attributes": {"Notes": "' + b"a" * n + b'"}}}'
+    )
     deep = st.integers(1100, 3000).map(lambda n: b"[" * n + b"]" * n)
     return st.one_of(wrong_types, bad_json, non_utf8, deep, huge)
 
