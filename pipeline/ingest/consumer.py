@@ -91,7 +91,7 @@ class EventSource:
                 Source(tp.topic, tp.partition, record.offset),
                 record.key,
                 record.value,
-                tuple((name, value) for name, value in (record.headers or ())),
+                tuple(record.headers) if record.headers else (),
                 record.timestamp,
             )
             for tp, records in batches.items()

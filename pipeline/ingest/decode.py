@@ -99,10 +99,13 @@ def _attributes(value: object, where: str) -> tuple[tuple[str, str], ...]:
         and max(map(len, value)) <= MAX_VALUE_CHARS
     ):
         return tuple(value.items())
+    if "" in value or max(map(len, value), default=0) > MAX_VALUE_CHARS:
+        raise EventError(f"{where} has an empty or overlong name")
     pairs = []
     for name, item in value.items():
-        if not name or len(name) > MAX_VALUE_CHARS:
-            raise EventError(f"{where} has an empty or overlong name")
+        if type(item) is int:  # JSON's integers render as Python writes them
+            pairs.append((name, str(item)))
+            continue
         pairs.append(
             (
                 name,

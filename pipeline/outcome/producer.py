@@ -63,19 +63,21 @@ class KafkaSink:
             raise FatalError(f"cannot publish to {topic}: {exc}") from exc
         return future
 
-    async def send_many(self, topic: str, messages: list[Message]) -> list[asyncio.Future[Any]]:
+    async def send_many(
+        self, topic: str, messages: list[Message], *, read_from: list[tuple[str, int] | None] | None = None
+    ) -> list[asyncio.Future[Any]]:
         """Queue `messages` in one batch per partition; await the futures for their acknowledgement.
 
-        Much cheaper than one `send` per message. Partitions are chosen by Kafka's default partitioner, so a
-        key lands where a plain `send` would put it.
+        Much cheaper than one `send` per message. A message goes where Kafka's default partitioner puts its key,
+        except that `read_from[i]`, when given, names the (topic, partition) message i's key was read from with
+        the same bytes: when that topic has as many partitions, message i follows it there and the (pure Python)
+        hash is skipped. A key's messages then follow its events' partition: exactly as consistent as upstream's
+        keying, and the default partitioner's own answer when upstream used it.
         """
         if not messages:
             return []
         try:
-            partitions = sorted(await self._producer.partitions_for(topic))
-            grouped: dict[int, list[Message]] = {}
-            for message in messages:
-                grouped.setdefault(self._partitioner(message[0], partitions, partitions), []).append(message)
+            grouped = await self._by_partition(topic, messages, read_from)
             futures: list[asyncio.Future[Any]] = []
             for partition, items in grouped.items():
                 batch = self._producer.create_batch()
@@ -90,6 +92,23 @@ class KafkaSink:
         except KafkaError as exc:
             raise FatalError(f"cannot publish to {topic}: {exc}") from exc
         return futures
+
+    async def _by_partition(
+        self, topic: str, messages: list[Message], read_from: list[tuple[str, int] | None] | None
+    ) -> dict[int, list[Message]]:
+        partitions = sorted(await self._producer.partitions_for(topic))
+        counts: dict[str, int] = {}
+        grouped: dict[int, list[Message]] = {}
+        for index, message in enumerate(messages):
+            origin = read_from[index] if read_from is not None else None
+            if origin is not None and origin[0] not in counts:
+                counts[origin[0]] = len(await self._producer.partitions_for(origin[0]))
+            if origin is not None and counts[origin[0]] == len(partitions):
+                partition = origin[1]
+            else:
+                partition = self._partitioner(message[0], partitions, partitions)
+            grouped.setdefault(partition, []).append(message)
+        return grouped
 
     async def flush(self) -> None:
         """Wait until everything sent is acknowledged."""

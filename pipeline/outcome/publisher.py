@@ -34,7 +34,9 @@ Outgoing = tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]
 class Sink(Protocol):
     """Where messages go (KafkaSink)."""
 
-    async def send_many(self, topic: str, messages: list[Outgoing]) -> list[asyncio.Future[Any]]:
+    async def send_many(
+        self, topic: str, messages: list[Outgoing], *, read_from: list[tuple[str, int] | None] | None = None
+    ) -> list[asyncio.Future[Any]]:
         """Queue messages; the futures resolve on acknowledgement."""
         ...
 
@@ -132,10 +134,15 @@ class OutcomePublisher:
         now = datetime.now(UTC)
         completed_at = rfc3339(now)
         messages: list[Outgoing] = []
+        origins: list[tuple[str, int] | None] = []
         letters: list[Outgoing] = []
         for result in results:
             record = result.record
-            messages.append((record.key.encode(), result_json(result, completed_at), None))
+            key = record.key.encode()
+            messages.append((key, result_json(result, completed_at), None))
+            # Keyed by the precedence key upstream too: the result's partition is the event's, no hashing needed.
+            first = record.events[0].message
+            origins.append((first.source.topic, first.source.partition) if first.key == key else None)
             if result.dead_letter is not None:
                 error = result.error.message if result.error else result.status.value
                 for event in record.events:
@@ -143,7 +150,7 @@ class OutcomePublisher:
                         event.message, result.dead_letter, error, result.attempts, completed_at
                     )
                     letters.append((event.message.key, event.message.value, headers))
-        futures = await self._sink.send_many(self._results_topic, messages)
+        futures = await self._sink.send_many(self._results_topic, messages, read_from=origins)
         futures += await self._sink.send_many(self._dlq_topic, letters)
         await self._await_all(futures)
         wall = time.time()

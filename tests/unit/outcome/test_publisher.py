@@ -27,8 +27,13 @@ class RecordingSink:
         self.sent: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
 
     async def send_many(
-        self, topic: str, messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]]
+        self,
+        topic: str,
+        messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]],
+        *,
+        read_from: list[tuple[str, int] | None] | None = None,
     ) -> list[asyncio.Future[Any]]:
+        del read_from
         futures = []
         for key, value, headers in messages:
             self.sent.append((topic, key, value, dict(headers or [])))
