@@ -14,14 +14,16 @@ from typing import Any, Self
 
 import aiohttp
 import orjson
+from rich.console import Console
 
+from bench.envelope import CREDENTIALS
+from pipeline.config import Settings
 from pipeline.ingest.tail import TopicTail
+from pipeline.ops.produce import produce
 from pipeline.ops.synthetic import SyntheticLoad
-from pipeline.outcome.producer import KafkaSink
 from tests.integration.kafka import Topics, free_port
 
 EXECUTABLE = str(Path(sys.executable).with_name("marketo-pipeline"))
-USER, SECRET = "bench_user", "bench-secret"
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -41,25 +43,22 @@ def cpu_s(pid: int) -> float:
 class Simulator:
     """`marketo-pipeline simulate` in its own process."""
 
-    def __init__(self, *flags: str) -> None:
+    def __init__(self, *flags: str, core: int | None = None) -> None:
         self.port = free_port()
-        self._process = subprocess.Popen(  # noqa: S603
-            [
-                EXECUTABLE,
-                "simulate",
-                "--port",
-                str(self.port),
-                "--user-id",
-                USER,
-                "--secret-key",
-                SECRET,
-                "--log-level",
-                "warning",
-                *flags,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        command = [
+            EXECUTABLE,
+            "simulate",
+            "--port",
+            str(self.port),
+            "--user-id",
+            CREDENTIALS.user_id,
+            "--secret-key",
+            CREDENTIALS.secret_key,
+        ]
+        command += ["--log-level", "warning", *flags]
+        if core is not None:  # alone on one core, as the simulator's own figure is stated
+            command = ["taskset", "-c", str(core), *command]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
         self.base = f"http://127.0.0.1:{self.port}"
         self.endpoint = f"{self.base}/soap/mktows/2_2"
 
@@ -103,8 +102,8 @@ class ServiceProcess:
             "PIPELINE_KAFKA__DLQ_TOPIC": topics.dlq,
             "PIPELINE_KAFKA__GROUP_ID": topics.group,
             "PIPELINE_MARKETO__ENDPOINT": simulator.endpoint,
-            "PIPELINE_MARKETO__USER_ID": USER,
-            "PIPELINE_MARKETO__SECRET_KEY": SECRET,
+            "PIPELINE_MARKETO__USER_ID": CREDENTIALS.user_id,
+            "PIPELINE_MARKETO__SECRET_KEY": CREDENTIALS.secret_key,
             "PIPELINE_HTTP__PORT": str(free_port()),
         }
         env |= {f"PIPELINE_{k.upper()}": v for k, v in (settings or {}).items()}
@@ -134,18 +133,9 @@ class ServiceProcess:
 
 
 async def publish_load(bootstrap: str, topic: str, count: int, load: SyntheticLoad) -> Counter[str]:
-    """`count` events of `load` on `topic`, acknowledged (in batches: a backlog of a million takes seconds)."""
-    kinds: Counter[str] = Counter()
-    chunk: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]] = []
-    async with KafkaSink(bootstrap=bootstrap, client_id="bench-load") as sink:
-        for event in load.events(count):
-            chunk.append((event.key, event.value, None))
-            kinds[event.kind] += 1
-            if len(chunk) >= 20_000:
-                await asyncio.gather(*await sink.send_many(topic, chunk))
-                chunk.clear()
-        await asyncio.gather(*await sink.send_many(topic, chunk))
-    return kinds
+    """`count` events of `load` on `topic`, acknowledged: `marketo-pipeline produce`, quietly."""
+    settings = Settings(kafka={"bootstrap": bootstrap})
+    return await produce(settings, load, count, topic=topic, console=Console(quiet=True))
 
 
 class Answers:

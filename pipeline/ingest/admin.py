@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -28,3 +29,16 @@ async def ensure_topics(bootstrap: str, names: list[str], *, partitions: int, re
         return {name: "created" if name in missing else "exists" for name in names}
     finally:
         await admin.close()
+
+
+async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of `topics`, from the admin API: a consumer that has not subscribed knows no new topic."""
+    admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        described = await admin.describe_topics(topics)
+    except KafkaError as exc:
+        raise FatalError(f"cannot describe {', '.join(topics)}: {exc}") from exc
+    finally:
+        await admin.close()
+    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]

@@ -7,10 +7,10 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from pipeline.errors import FatalError
+from pipeline.ingest.admin import topic_partitions
 from pipeline.ingest.offsets import PartitionId
 from pipeline.records import RawMessage, Source
 
@@ -31,16 +31,12 @@ class DeadLetterReader:
         self._started = False
 
     async def __aenter__(self) -> Self:
-        admin: Any = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        partitions = await topic_partitions(self._bootstrap, [self._topic])
         try:
-            await admin.start()
-            described = await admin.describe_topics([self._topic])
-            await admin.close()
             await self._consumer.start()
         except KafkaError as exc:
             raise FatalError(f"cannot read {self._topic}: {exc}") from exc
         self._started = True
-        partitions = [TopicPartition(self._topic, p["partition"]) for t in described for p in t["partitions"]]
         self._consumer.assign(partitions)
         self._ends = await self._consumer.end_offsets(partitions)
         return self

@@ -5,9 +5,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
+from pipeline.ingest.admin import topic_partitions
 from pipeline.records import RawMessage, Source
 
 
@@ -21,7 +21,7 @@ class TopicTail:
         self._started = False
 
     async def __aenter__(self) -> Self:
-        partitions = await self._partitions()
+        partitions = await topic_partitions(self._bootstrap, self._topics)
         await self._consumer.start()
         self._started = True
         self._consumer.assign(partitions)
@@ -36,16 +36,6 @@ class TopicTail:
         if self._started:
             self._started = False
             await self._consumer.stop()
-
-    async def _partitions(self) -> list[TopicPartition]:
-        # A consumer that has not subscribed knows nothing of topics created a moment ago; the admin API does.
-        admin: Any = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-        await admin.start()
-        try:
-            described = await admin.describe_topics(self._topics)
-        finally:
-            await admin.close()
-        return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
 
     async def read(self, timeout_ms: int = 500) -> list[RawMessage]:
         """What arrived since the last read."""

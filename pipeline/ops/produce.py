@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -12,9 +11,9 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.ops.synthetic import SyntheticLoad
-from pipeline.outcome.producer import KafkaSink
+from pipeline.outcome.producer import KafkaSink, Message
 
-_WINDOW = 5_000  # sends awaiting acknowledgement at once
+_CHUNK = 10_000  # events per batched send, acknowledged before the next
 
 
 async def produce(
@@ -24,20 +23,20 @@ async def produce(
     console = console or Console(stderr=True)
     target = topic or settings.kafka.input_topic
     kinds: Counter[str] = Counter()
-    pending: list[asyncio.Future[Any]] = []
+    chunk: list[Message] = []
     columns = (TextColumn("producing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     async with KafkaSink(bootstrap=settings.kafka.bootstrap, client_id=f"{settings.kafka.client_id}-produce") as sink:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("events", total=count)
             for event in load.events(count):
-                pending.append(await sink.send(target, event.key, event.value))
+                chunk.append((event.key, event.value, None))
                 kinds[event.kind] += 1
-                if len(pending) >= _WINDOW:
-                    await asyncio.gather(*pending)
-                    progress.advance(task, len(pending))
-                    pending.clear()
-            await asyncio.gather(*pending)
-            progress.advance(task, len(pending))
+                if len(chunk) >= _CHUNK:
+                    await asyncio.gather(*await sink.send_many(target, chunk))
+                    progress.advance(task, len(chunk))
+                    chunk.clear()
+            await asyncio.gather(*await sink.send_many(target, chunk))
+            progress.advance(task, len(chunk))
     table = Table(title=f"published to {target}")
     table.add_column("kind")
     table.add_column("events", justify="right")

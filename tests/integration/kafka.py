@@ -60,19 +60,13 @@ def local_broker() -> Iterator[str]:
     if named:
         yield named
         return
-    port, controller = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="pipeline-kafka-") as run_dir:
-        env = {
-            **os.environ,
-            "KAFKA_PORT": str(port),
-            "KAFKA_CONTROLLER_PORT": str(controller),
-            "KAFKA_RUN_DIR": run_dir,
-        }
-        subprocess.run([str(KAFKA_SCRIPT), "up"], env=env, check=True, timeout=900)  # noqa: S603
+        broker = Broker(Path(run_dir))
+        broker.start()
         try:
-            yield f"127.0.0.1:{port}"
+            yield broker.bootstrap
         finally:
-            subprocess.run([str(KAFKA_SCRIPT), "down"], env=env, check=False, timeout=120)  # noqa: S603
+            broker.stop()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.kafka import free_port
+
 pytestmark = pytest.mark.integration
 
 EXECUTABLE = Path(sys.executable).with_name("marketo-pipeline")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> dict[str, object]:
@@ -32,7 +26,7 @@ def _get(url: str) -> dict[str, object]:
 
 
 def test_the_simulate_command_serves_until_sigterm() -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: S603
         [str(EXECUTABLE), "simulate", "--port", str(port), "--marketo-limits", "--lead-fields", "FirstName"],
         stdout=subprocess.PIPE,
