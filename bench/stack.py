@@ -24,6 +24,7 @@ from pipeline.ops.synthetic import SyntheticLoad
 from tests.integration.kafka import Topics, free_port
 
 EXECUTABLE = str(Path(sys.executable).with_name("marketo-pipeline"))
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -109,25 +110,32 @@ class ServiceProcess:
         env |= {f"PIPELINE_{k.upper()}": v for k, v in (settings or {}).items()}
         self.started = time.monotonic()
         command = [EXECUTABLE, "run", "--log-level", "warning"]
-        if profile is not None:  # pyinstrument samples the whole run and writes its report when the service stops
-            command = [
-                str(Path(sys.executable).with_name("pyinstrument")),
-                "-o",
-                str(profile),
-                "-r",
-                "text",
-                EXECUTABLE,
-                "run",
-                "--log-level",
-                "warning",
-            ]
+        self._profile = profile
+        if profile is not None:  # py-spy samples the service from outside, at a small cost to it
+            command = [PY_SPY, "record", "--rate", "250", "--nolineno", "--format", "raw", "-o", str(profile), "--"]
+            command += [EXECUTABLE, "run", "--log-level", "warning"]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+    @property
+    def pid(self) -> int:
+        """The service's process (under py-spy when profiled)."""
+        if self._profile is None:
+            return self.process.pid
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+            if children:
+                return int(children[0])
+            time.sleep(0.05)
+        msg = "py-spy did not start the service"
+        raise RuntimeError(msg)
 
     def stop(self) -> float:
         """Stop (SIGTERM, drain) and return the process's peak RSS in MB; `cpu` keeps its CPU seconds."""
-        peak = peak_rss_mb(self.process.pid)
-        self.cpu = cpu_s(self.process.pid)
-        self.process.send_signal(signal.SIGTERM)
+        pid = self.pid
+        peak = peak_rss_mb(pid)
+        self.cpu = cpu_s(pid)
+        os.kill(pid, signal.SIGTERM)  # py-spy writes its samples when the service has exited
         self.process.wait(timeout=120)
         return peak
 

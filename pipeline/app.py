@@ -88,6 +88,7 @@ class Service:
         self.governor = RateGovernor(
             calls_per_window=settings.deliver.calls_per_20s, daily_quota=settings.deliver.daily_quota
         )
+        self._flush_when_idle = settings.batch.max_wait_ms <= settings.dedupe.window_ms
         self._outbox: deque[Batch] = deque()
         self._wake = asyncio.Event()
         self._draining = False
@@ -263,6 +264,10 @@ class Service:
             self.metrics.events_merged.inc(merged - self._merged_seen)
             self._merged_seen = merged
         due = self.batcher.due(now)
+        if self._flush_when_idle and not self.window and not self.gate.waiting and len(self.batcher):
+            # Any record to come must first spend a whole window in the window, longer than a partial batch
+            # waits: the batches could not grow, so they go now (the tail of a backlog, a quiet input).
+            due += self.batcher.drain()
         if due:
             self._outbox.extend(due)
             self._wake.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,8 @@ from pipeline.ops.topics import create_topics
 from pipeline.records import DeadLetterReason
 from pipeline.sim.server import Simulator, SimulatorServer
 from pipeline.sim.settings import MARKETO_LIMITS, SimConfigError, SimSettings, apply_patch, parse_fault
+
+GC_GEN0_THRESHOLD = 50_000
 
 log = structlog.get_logger()
 
@@ -199,6 +202,17 @@ async def simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def tune_gc() -> None:
+    """Collect garbage for a process that makes a few short-lived objects per event, tens of thousands a second.
+
+    The objects of start-up (modules, settings, the WSDL's schema) are frozen out of every collection, and the
+    youngest generation is collected every GC_GEN0_THRESHOLD allocations instead of 700: at 700 the collector
+    walks the pending events' objects over and over, a quarter of the service's time at full speed.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
+
+
 async def run_service(settings: Settings) -> int:
     """The service until SIGTERM or SIGINT, then a drain under `service.drain_deadline_s`."""
     stop = asyncio.Event()
@@ -210,6 +224,7 @@ async def run_service(settings: Settings) -> int:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     match args.verb:
         case "run":
+            tune_gc()
             return await run_service(settings)
         case "simulate":
             return await simulate(args, settings)
@@ -237,6 +252,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             await replay(settings, rules, dry_run=args.dry_run)
             return 0
         case "demo":
+            tune_gc()
             stop = asyncio.Event()
             _stop_on_signals(stop)
             return await demo(settings, count=args.count, sim_port=args.sim_port, stop=stop)

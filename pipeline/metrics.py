@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from pipeline.records import DeadLetterReason, Operation
@@ -11,6 +14,26 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client 
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 150, 200, 250, 299, 300)
+
+
+class BatchHistogram(Histogram):
+    """A Histogram that also takes many observations at once: sorted in C, one bucket search per bound."""
+
+    def observe_many(self, amounts: list[float]) -> None:
+        """Observe every amount of `amounts`, as many `observe` calls would."""
+        if not amounts:
+            return
+        self._raise_if_not_observable()  # type: ignore[no-untyped-call]  # unannotated upstream
+        ordered = sorted(amounts)
+        below = 0
+        for bound, bucket in zip(self._upper_bounds, self._buckets, strict=True):
+            upto = bisect_right(ordered, bound)
+            if upto > below:
+                bucket.inc(upto - below)
+                below = upto
+            if below == len(ordered):
+                break
+        self._sum.inc(math.fsum(ordered))
 
 
 class Metrics:
@@ -41,7 +64,7 @@ class Metrics:
         self.results = Counter(f"{p}results", "Results published.", ["operation", "status"], registry=r)
         self.dlq = Counter(f"{p}dlq", "Dead letters published.", ["reason"], registry=r)
         self.consumer_lag = Gauge(f"{p}consumer_lag", "Messages behind the log end.", ["partition"], registry=r)
-        self.event_to_result = Histogram(
+        self.event_to_result = BatchHistogram(
             f"{p}event_to_result_seconds",
             "From an event's Kafka timestamp to its result.",
             buckets=_LATENCY_BUCKETS,

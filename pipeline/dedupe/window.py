@@ -51,17 +51,6 @@ class _OpenLead:
         self.return_lead = self.return_lead or change.return_lead
 
     def close(self, key: str) -> Record:
-        if len(self.events) == 1:  # most records: nothing merged, the event's lead is the record's
-            only = self.events[0]
-            return Record(
-                key=key,
-                kind=EventKind.LEAD,
-                events=(only,),
-                identities=lead_identities(only.lead),
-                lead=only.lead,
-                workspace=self.workspace,
-                return_lead=only.return_lead,
-            )
         lead = Lead(
             id=self.id,
             email=self.email,
@@ -121,12 +110,32 @@ class _OpenMObject:
         )
 
 
+@dataclass(slots=True)
+class _Single:
+    """A key's only event so far: most keys never see a second one, and their record is this event's lead."""
+
+    event: LeadChange
+    deadline: float
+
+    def close(self, key: str) -> Record:
+        event = self.event
+        return Record(
+            key=key,
+            kind=EventKind.LEAD,
+            events=(event,),
+            identities=lead_identities(event.lead),
+            lead=event.lead,
+            workspace=event.workspace,
+            return_lead=event.return_lead,
+        )
+
+
 class DedupeWindow:
     """Open records by key, released in the order they opened once their window has passed."""
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
-        self._open: OrderedDict[str, _OpenLead | _OpenMObject] = OrderedDict()
+        self._open: OrderedDict[str, _Single | _OpenLead | _OpenMObject] = OrderedDict()
         self.merged = 0  # events absorbed into a record that was already open
         self.pending_events = 0
 
@@ -139,29 +148,43 @@ class DedupeWindow:
         An MObject event whose operation differs from the open record's closes that record first:
         INSERT then UPDATE are two calls, in that order.
         """
+        self.pending_events += 1
+        key = event.key
+        current = self._open.get(key)
+        if current is None:
+            if isinstance(event, LeadChange):
+                self._open[key] = _Single(event, now + self.window_s)
+            else:
+                self._open[key] = self._opened(event, now)
+            return []
         released: list[Record] = []
-        current = self._open.get(event.key)
-        if (
+        if type(current) is _Single:  # a second event: the key's record becomes a merge
+            current = self._open[key] = self._merging(current)
+        elif (
             isinstance(event, MObjectChange)
             and isinstance(current, _OpenMObject)
             and current.operation != event.operation
         ):
-            released.append(self._close(event.key))
-            current = None
-        if current is None:
-            current = self._opened(event, now)
-            self._open[event.key] = current
-        else:
-            self.merged += 1
-        current.absorb(event)  # type: ignore[arg-type]
-        self.pending_events += 1
+            released.append(self._close(key))
+            self._open[key] = self._opened(event, now)
+            return released
+        self.merged += 1
+        current.absorb(event)  # type: ignore[arg-type,union-attr]
         return released
 
-    def _opened(self, event: Event, now: float) -> _OpenLead | _OpenMObject:
-        deadline = now + self.window_s
-        if isinstance(event, LeadChange):
-            return _OpenLead(events=[], deadline=deadline, workspace=event.workspace)
-        return _OpenMObject(events=[], deadline=deadline, operation=event.operation, type=event.mobject.type)
+    def _opened(self, event: MObjectChange, now: float) -> _OpenMObject:
+        opened = _OpenMObject(
+            events=[], deadline=now + self.window_s, operation=event.operation, type=event.mobject.type
+        )
+        opened.absorb(event)
+        return opened
+
+    @staticmethod
+    def _merging(single: _Single) -> _OpenLead:
+        first = single.event
+        opened = _OpenLead(events=[], deadline=single.deadline, workspace=first.workspace)
+        opened.absorb(first)
+        return opened
 
     def _close(self, key: str) -> Record:
         record = self._open.pop(key).close(key)

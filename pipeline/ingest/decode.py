@@ -30,13 +30,7 @@ MAX_ATTRIBUTES: Final = 1000
 MAX_INT: Final = 2**31 - 1  # Marketo ids are xs:int
 MOBJECT_TYPES: Final = frozenset({"Program", "Opportunity", "OpportunityPersonRole"})
 _TYPE_ATTRIB_REQUIRED: Final = {"Cost": ("Month", "Amount"), "Tag": ("Type", "Value")}
-_ALIASES: Final = {
-    "Id": ("Id", "id"),
-    "Email": ("Email", "email"),
-    "ForeignSysPersonId": ("ForeignSysPersonId", "foreignSysPersonId"),
-    "ForeignSysType": ("ForeignSysType", "foreignSysType"),
-    "MarketoCookie": ("MarketoCookie", "marketoCookie"),
-}
+_FOREIGN_SYS_TYPES: Final = {member.value: member for member in ForeignSysType}
 
 
 class EventError(ValueError):
@@ -86,64 +80,53 @@ def render_value(value: object, where: str) -> str:
 def _attributes(value: object, where: str) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise EventError(f"{where} must be an object")
     if len(value) > MAX_ATTRIBUTES:
         raise EventError(f"{where} has more than {MAX_ATTRIBUTES} entries")
-    # The common case, checked in C: every value a string, no name empty, nothing overlong.
-    if (
-        value
-        and set(map(type, value.values())) == {str}
-        and "" not in value
-        and max(map(len, value.values())) <= MAX_VALUE_CHARS
-        and max(map(len, value)) <= MAX_VALUE_CHARS
-    ):
-        return tuple(value.items())
-    if "" in value or max(map(len, value), default=0) > MAX_VALUE_CHARS:
-        raise EventError(f"{where} has an empty or overlong name")
     pairs = []
     for name, item in value.items():
-        if type(item) is int:  # JSON's integers render as Python writes them
+        if not name or len(name) > MAX_VALUE_CHARS:
+            raise EventError(f"{where} has an empty or overlong name")
+        kind = type(item)
+        if kind is str and len(item) <= MAX_VALUE_CHARS:
+            pairs.append((name, item))
+        elif kind is int:  # JSON's integers render as Python writes them
             pairs.append((name, str(item)))
-            continue
-        pairs.append(
-            (
-                name,
-                item if type(item) is str and len(item) <= MAX_VALUE_CHARS else render_value(item, f"{where}.{name}"),
-            )
-        )
+        else:
+            pairs.append((name, render_value(item, f"{where}.{name}")))
     return tuple(pairs)
 
 
-def _alias(lead: Mapping[str, Any], field: str) -> object:
-    for spelling in _ALIASES[field]:
-        if lead.get(spelling) is not None:
-            return lead[spelling]
-    return None
+def _either(lead: Mapping[str, Any], name: str, spelling: str) -> object:
+    """A lead field under its WSDL name or its lower-camel spelling; the first that is not null."""
+    value = lead.get(name)
+    return lead.get(spelling) if value is None else value
 
 
 def _lead(body: Mapping[str, Any]) -> Lead:
     raw = body.get("lead")
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise EventError("lead must be an object")
-    fsp_id = _nonempty(_alias(raw, "ForeignSysPersonId"), "lead.ForeignSysPersonId")
-    fsp_type_text = _nonempty(_alias(raw, "ForeignSysType"), "lead.ForeignSysType")
+    # Most leads carry an Email and perhaps a foreign id: an absent field costs no more than its lookups.
+    given_id = _either(raw, "Id", "id")
+    given_email = _either(raw, "Email", "email")
+    given_fsp_id = _either(raw, "ForeignSysPersonId", "foreignSysPersonId")
+    given_fsp_type = _either(raw, "ForeignSysType", "foreignSysType")
+    given_cookie = _either(raw, "MarketoCookie", "marketoCookie")
+    lead_id = None if given_id is None else _int_id(given_id, "lead.Id")
+    email = None if given_email is None else _nonempty(given_email, "lead.Email")
+    cookie = None if given_cookie is None else _nonempty(given_cookie, "lead.MarketoCookie")
+    fsp_id = None if given_fsp_id is None else _nonempty(given_fsp_id, "lead.ForeignSysPersonId")
+    fsp_type_text = None if given_fsp_type is None else _nonempty(given_fsp_type, "lead.ForeignSysType")
     fsp_type = None
     if fsp_id is not None:
-        if fsp_type_text is None or fsp_type_text not in ForeignSysType.__members__:
+        fsp_type = _FOREIGN_SYS_TYPES.get(fsp_type_text or "")
+        if fsp_type is None:
             raise EventError(f"lead.ForeignSysType must be one of CUSTOM, SFDC, NETSUITE, got {fsp_type_text!r}")
-        fsp_type = ForeignSysType(fsp_type_text)
-    lead = Lead(
-        id=_int_id(_alias(raw, "Id"), "lead.Id"),
-        email=_nonempty(_alias(raw, "Email"), "lead.Email"),
-        foreign_sys_person_id=fsp_id,
-        foreign_sys_type=fsp_type,
-        cookie=_nonempty(_alias(raw, "MarketoCookie"), "lead.MarketoCookie"),
-        attributes=_attributes(raw.get("attributes"), "lead.attributes"),
-    )
-    if lead.id is None and fsp_id is None and lead.cookie is None and lead.email is None:
+    if lead_id is None and fsp_id is None and cookie is None and email is None:
         raise EventError("lead needs one of Id, ForeignSysPersonId, MarketoCookie, Email")
-    return lead
+    return Lead(lead_id, email, fsp_id, fsp_type, cookie, _attributes(raw.get("attributes"), "lead.attributes"))
 
 
 def lead_key(lead: Lead, workspace: str | None) -> str:
@@ -288,10 +271,11 @@ def decode_event(message: RawMessage) -> Event | InvalidEvent:
 def _may_hold_unencodable(raw: bytes) -> bool:
     """Whether any string of the JSON can hold a character XML cannot carry.
 
-    JSON carries control characters and lone surrogates only as backslash-u escapes; U+FFFE and U+FFFF may
-    also come raw. One scan of the bytes spares the per-value checks of almost every event.
+    JSON carries control characters and lone surrogates only as backslash escapes; U+FFFE and U+FFFF may
+    also come raw, as bytes that start with 0xEF. Two single-byte scans (memchr) spare the per-value checks of
+    almost every event; an event with any escape, or any character from U+F000 up, is checked value by value.
     """
-    return b"\\u" in raw or b"\xef\xbf\xbe" in raw or b"\xef\xbf\xbf" in raw
+    return raw.find(b"\\") >= 0 or raw.find(b"\xef") >= 0
 
 
 def _check_characters(body: Mapping[str, Any]) -> None:

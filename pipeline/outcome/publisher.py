@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from pipeline.errors import FatalError
 from pipeline.ingest.offsets import OffsetBook
 from pipeline.metrics import Metrics
-from pipeline.records import DeadLetterReason, Event, InvalidEvent, RawMessage, RecordResult
+from pipeline.records import DeadLetterReason, Event, InvalidEvent, Operation, RawMessage, RecordResult
 
 DLQ_PREFIX = "dlq."
 
@@ -46,28 +46,29 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def result_json(result: RecordResult, completed_at: str) -> bytes:
-    """The result message of DESIGN 2.4."""
+def result_json(result: RecordResult, operation: Operation, completed_at: str) -> bytes:
+    """The result message of DESIGN 2.4.
+
+    `operation` is the record's (a property worth computing once). The enums are strings: orjson writes them as
+    such, in C.
+    """
     record = result.record
+    events = record.events
     return orjson.dumps(
         {
             "key": record.key,
-            "kind": record.kind.value,
-            "operation": record.operation.value,
-            "status": result.status.value,
+            "kind": record.kind,
+            "operation": operation,
+            "status": result.status,
             "lead_id": result.lead_id,
             "mobject_id": result.mobject_id,
             "error": None if result.error is None else {"code": result.error.code, "message": result.error.message},
             "attempts": result.attempts,
             "lead": result.lead_data,
-            "event_ids": [event.event_id for event in record.events],
+            "event_ids": [event.event_id for event in events],
             "sources": [
-                {
-                    "topic": e.message.source.topic,
-                    "partition": e.message.source.partition,
-                    "offset": e.message.source.offset,
-                }
-                for e in record.events
+                {"topic": source.topic, "partition": source.partition, "offset": source.offset}
+                for source in (event.message.source for event in events)
             ],
             "completed_at": completed_at,
         }
@@ -131,18 +132,20 @@ class OutcomePublisher:
 
     async def publish_results(self, results: list[RecordResult]) -> None:
         """One result per record; each event of a FAILED record also dead-lettered."""
-        now = datetime.now(UTC)
-        completed_at = rfc3339(now)
+        completed_at = rfc3339(datetime.now(UTC))
         messages: list[Outgoing] = []
         origins: list[tuple[str, int] | None] = []
         letters: list[Outgoing] = []
+        counts: Counter[tuple[str, str]] = Counter()
         for result in results:
             record = result.record
+            operation = record.operation
             key = record.key.encode()
-            messages.append((key, result_json(result, completed_at), None))
+            messages.append((key, result_json(result, operation, completed_at), None))
             # Keyed by the precedence key upstream too: the result's partition is the event's, no hashing needed.
             first = record.events[0].message
             origins.append((first.source.topic, first.source.partition) if first.key == key else None)
+            counts[operation, result.status] += 1
             if result.dead_letter is not None:
                 error = result.error.message if result.error else result.status.value
                 for event in record.events:
@@ -153,28 +156,36 @@ class OutcomePublisher:
         futures = await self._sink.send_many(self._results_topic, messages, read_from=origins)
         futures += await self._sink.send_many(self._dlq_topic, letters)
         await self._await_all(futures)
-        wall = time.time()
-        counts = Counter((result.record.operation.value, result.status.value) for result in results)
-        for (operation, status), number in counts.items():
-            self._metrics.results.labels(operation, status).inc(number)
+        for (operation_name, status), number in counts.items():
+            self._metrics.results.labels(operation_name, status).inc(number)
+        self._answered([event for result in results for event in result.record.events])
         for result in results:
             if result.dead_letter is not None:
-                self._metrics.dlq.labels(result.dead_letter.value).inc(len(result.record.events))
-            for event in result.record.events:
-                self._answered(event, wall)
-                if result.dead_letter is not None:
-                    _source_log(event.message).warning(
-                        "event_dead_lettered",
-                        reason=result.dead_letter.value,
-                        event_id=event.event_id,
-                        key=result.record.key,
-                        operation=result.record.operation.value,
-                        attempts=result.attempts,
-                        error=result.error.message if result.error else None,
-                        code=result.error.code if result.error else None,
-                    )
+                self._dead_lettered(result)
 
-    def _answered(self, event: Event, wall: float) -> None:
-        self._book.completed(event.message.source)
-        if event.message.timestamp_ms is not None:
-            self._metrics.event_to_result.observe(max(wall - event.message.timestamp_ms / 1000, 0.0))
+    def _dead_lettered(self, result: RecordResult) -> None:
+        reason = result.dead_letter.value if result.dead_letter else ""
+        self._metrics.dlq.labels(reason).inc(len(result.record.events))
+        for event in result.record.events:
+            _source_log(event.message).warning(
+                "event_dead_lettered",
+                reason=reason,
+                event_id=event.event_id,
+                key=result.record.key,
+                operation=result.record.operation.value,
+                attempts=result.attempts,
+                error=result.error.message if result.error else None,
+                code=result.error.code if result.error else None,
+            )
+
+    def _answered(self, events: list[Event]) -> None:
+        """Mark `events` answered in the offset book; observe their time from the event's Kafka timestamp."""
+        wall = time.time()
+        completed = self._book.completed
+        latencies = []
+        for event in events:
+            message = event.message
+            completed(message.source)
+            if message.timestamp_ms is not None:
+                latencies.append(max(wall - message.timestamp_ms / 1000, 0.0))
+        self._metrics.event_to_result.observe_many(latencies)
