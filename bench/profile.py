@@ -5,41 +5,29 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-_IDLE = ("select (selectors.py)", "_run_once (asyncio/base_events.py)")
-
 
 def _frames(stack: str) -> list[str]:
     return [frame.strip() for frame in stack.split(";") if frame.strip()]
 
 
-def summarize(raw: Path, *, top: int = 40) -> str:
-    """Inclusive and self shares of every function, busiest first; waiting in the event loop's select is idle."""
+def summarize(raw: Path, *, rate: int, top: int = 40) -> str:
+    """Inclusive and self shares of every function, busiest first (py-spy leaves out samples of a waiting loop)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    total = idle = 0
+    total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
+        frames = _frames(stack)
+        if not frames or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = _frames(stack)
         total += count
-        if frames and frames[-1].startswith(_IDLE[0]):
-            idle += count
-            continue
         for frame in set(frames):
             inclusive[frame] += count
-        if frames:
-            own[frames[-1]] += count
-    busy = max(total - idle, 1)
-    lines = [
-        f"py-spy samples: {total}, idle in select: {idle} ({idle / max(total, 1):.0%}); shares below are of the busy "
-        f"{busy} samples",
-        "",
-        f"{'inclusive':>9}  {'self':>6}  function",
-    ]
-    for frame, count in inclusive.most_common(top):
-        lines.append(f"{count / busy:9.1%}  {own[frame] / busy:6.1%}  {frame}")
+        own[frames[-1]] += count
+    busy = max(total, 1)
+    lines = [f"{total} samples at {rate}/s: {total / rate:.1f} s busy", "", f"{'inclusive':>9}  {'self':>6}  function"]
+    lines += [f"{n / busy:9.1%}  {own[frame] / busy:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
     lines += ["", f"{'self':>9}  function"]
-    lines += [f"{count / busy:9.1%}  {frame}" for frame, count in own.most_common(top)]
+    lines += [f"{n / busy:9.1%}  {frame}" for frame, n in own.most_common(top)]
     return "\n".join(lines) + "\n"
