@@ -11,7 +11,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.stack import Answers, ServiceProcess, Simulator, publish_load
+from bench.stack import Answers, ServiceProcess, Simulator, last_written, publish_load, wait_all_committed
 from pipeline.config import Settings
 from pipeline.ops.synthetic import SyntheticLoad
 from pipeline.outcome.producer import KafkaSink
@@ -62,12 +62,11 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
     simulator = Simulator()
     await simulator.admin("stats")
     try:
-        async with Answers(bootstrap, topics, event_prefix=b"tp-") as answers:
-            # The simulator enforces no limits here, so neither does the service: this measures the pipeline.
-            service = ServiceProcess(bootstrap, topics, simulator, settings=UNLIMITED, profile=profile)
-            last = await answers.wait(events, timeout_s=900)
-            pipeline_s = last - service.started
-            peak = service.stop()
+        # The simulator enforces no limits here, so neither does the service: this measures the pipeline.
+        service = ServiceProcess(bootstrap, topics, simulator, settings=UNLIMITED, profile=profile)
+        await wait_all_committed(bootstrap, topics.group, topics.input, timeout_s=900)
+        pipeline_s = await last_written(bootstrap, [topics.results, topics.dlq]) - service.started_wall
+        peak = service.stop()
         stats = await simulator.admin("stats")
         simulator_cpu = simulator.cpu_s()
     finally:

@@ -14,10 +14,13 @@ from typing import Any, Self
 
 import aiohttp
 import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
 from bench.envelope import CREDENTIALS
 from pipeline.config import Settings
+from pipeline.ingest.admin import topic_partitions
 from pipeline.ingest.tail import TopicTail
 from pipeline.ops.produce import produce
 from pipeline.ops.synthetic import SyntheticLoad
@@ -109,6 +112,7 @@ class ServiceProcess:
         }
         env |= {f"PIPELINE_{k.upper()}": v for k, v in (settings or {}).items()}
         self.started = time.monotonic()
+        self.started_wall = time.time()
         command = [EXECUTABLE, "run", "--log-level", "warning"]
         self._profile = profile
         if profile is not None:  # py-spy samples the service from outside, at a small cost to it
@@ -144,6 +148,56 @@ async def publish_load(bootstrap: str, topic: str, count: int, load: SyntheticLo
     """`count` events of `load` on `topic`, acknowledged: `marketo-pipeline produce`, quietly."""
     settings = Settings(kafka={"bootstrap": bootstrap})
     return await produce(settings, load, count, topic=topic, console=Console(quiet=True))
+
+
+async def wait_all_committed(bootstrap: str, group: str, topic: str, timeout_s: float) -> None:
+    """Until `group` has committed the end of every partition of `topic`: every event there is answered.
+
+    The service commits an offset only when every event below it has its result or dead letter. Asking the
+    broker twice a second costs the machine under measurement nothing, unlike reading every result as it comes.
+    """
+    admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(bootstrap, [topic])
+        ends = await consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            offsets = await admin.list_consumer_group_offsets(group)
+            if all(tp in offsets and offsets[tp].offset >= end for tp, end in ends.items()):
+                return
+            if time.monotonic() > deadline:
+                msg = f"{group} has not committed the end of {topic} in {timeout_s}s"
+                raise RuntimeError(msg)
+            await asyncio.sleep(0.5)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def last_written(bootstrap: str, topics: list[str]) -> float:
+    """The wall-clock time (s) of the newest message in `topics`: its producer's timestamp."""
+    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(bootstrap, topics)
+        ends = await consumer.end_offsets(partitions)
+        newest = [tp for tp in partitions if ends[tp] > 0]
+        consumer.assign(newest)
+        for tp in newest:
+            consumer.seek(tp, ends[tp] - 1)
+        latest = 0
+        for tp in newest:
+            [record] = (await consumer.getmany(tp, timeout_ms=10_000, max_records=1)).get(tp, [None])
+            if record is None:
+                msg = f"cannot read the last message of {tp.topic}[{tp.partition}]"
+                raise RuntimeError(msg)
+            latest = max(latest, record.timestamp)
+        return latest / 1000
+    finally:
+        await consumer.stop()
 
 
 class Answers:

@@ -29,7 +29,7 @@ from pipeline.records import DeadLetterReason
 from pipeline.sim.server import Simulator, SimulatorServer
 from pipeline.sim.settings import MARKETO_LIMITS, SimConfigError, SimSettings, apply_patch, parse_fault
 
-GC_GEN0_THRESHOLD = 50_000
+GC_GEN0_THRESHOLD = 200_000
 
 log = structlog.get_logger()
 
