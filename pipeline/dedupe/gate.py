@@ -41,16 +41,23 @@ class OrderGate:
             msg = f"record {record.key} is already admitted"
             raise ValueError(msg)
         node = _Node(record)
-        blockers = {id(holder): holder for value in record.identities if (holder := self._holders.get(value))}
+        holders = self._holders
+        blockers: dict[int, _Node] | None = None  # most records share no identity with unfinished ones
+        for value in record.identities:
+            holder = holders.get(value)
+            if holder is not None:
+                if blockers is None:
+                    blockers = {}
+                blockers[id(holder)] = holder
+            holders[value] = node
+        self._nodes[id(record)] = node
+        if blockers is None:
+            return True
         for blocker in blockers.values():
             blocker.dependents.append(node)
         node.waiting_on = len(blockers)
-        for value in record.identities:
-            self._holders[value] = node
-        self._nodes[id(record)] = node
-        if node.waiting_on:
-            self.waiting += 1
-        return node.waiting_on == 0
+        self.waiting += 1
+        return False
 
     def complete(self, record: Record) -> list[Record]:
         """`record` has its result; the records that were waiting only for it, in admission order."""

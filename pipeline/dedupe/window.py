@@ -193,13 +193,12 @@ class DedupeWindow:
 
     def expired(self, now: float) -> list[Record]:
         """Records whose window has passed, oldest first."""
-        released = []
-        while self._open:
-            key, current = next(iter(self._open.items()))
+        due = []
+        for key, current in self._open.items():
             if current.deadline > now:
                 break
-            released.append(self._close(key))
-        return released
+            due.append(key)
+        return [self._close(key) for key in due]
 
     def drain(self) -> list[Record]:
         """Every open record, now (shutdown, rebalance)."""

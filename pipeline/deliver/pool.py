@@ -90,16 +90,17 @@ def build_request(
 
 
 def _result(record: Record, outcome: RecordOutcome, attempts: int) -> RecordResult:
-    failed = outcome.status is RecordStatus.FAILED
+    if outcome.status is not RecordStatus.FAILED:
+        return RecordResult(record, outcome.status, attempts, outcome.lead_id, outcome.mobject_id, None, outcome.lead)
     return RecordResult(
         record=record,
         status=outcome.status,
         attempts=attempts,
         lead_id=outcome.lead_id,
         mobject_id=outcome.mobject_id,
-        error=RecordError(outcome.error_code, outcome.error or "Marketo reported FAILED") if failed else None,
+        error=RecordError(outcome.error_code, outcome.error or "Marketo reported FAILED"),
         lead_data=outcome.lead,
-        dead_letter=DeadLetterReason.MARKETO_REJECTED if failed else None,
+        dead_letter=DeadLetterReason.MARKETO_REJECTED,
     )
 
 

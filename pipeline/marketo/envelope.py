@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from pipeline.errors import PermanentError
 from pipeline.marketo.namespace import MKTOWS, SOAP_ENV
@@ -70,6 +71,10 @@ def _lead_values(lead: Lead) -> list[str]:
     return values
 
 
+_NAME_TO_VALUE: Final = "</attrName><attrValue>"
+_BETWEEN_ATTRIBUTES: Final = "</attrValue></attribute><attribute><attrName>"
+
+
 def _lead_xml(lead: Lead, out: list[str]) -> None:
     # One probe over all values decides whether any needs escaping: most leads need none.
     esc = _esc if needs_escaping("".join(_lead_values(lead))) else _plain
@@ -82,7 +87,11 @@ def _lead_xml(lead: Lead, out: list[str]) -> None:
         out.append(f"<ForeignSysPersonId>{esc(lead.foreign_sys_person_id, 'ForeignSysPersonId')}</ForeignSysPersonId>")
     if lead.foreign_sys_type is not None:
         out.append(f"<ForeignSysType>{lead.foreign_sys_type.value}</ForeignSysType>")
-    if lead.attributes:
+    if lead.attributes and esc is _plain:  # name and value of each pair joined in C
+        out.append("<leadAttributeList><attribute><attrName>")
+        out.append(_BETWEEN_ATTRIBUTES.join(map(_NAME_TO_VALUE.join, lead.attributes)))
+        out.append("</attrValue></attribute></leadAttributeList>")
+    elif lead.attributes:
         out.append("<leadAttributeList>")
         out.extend(
             f"<attribute><attrName>{esc(name, 'attribute name')}</attrName>"

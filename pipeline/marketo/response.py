@@ -90,6 +90,30 @@ def _sync_status(element: etree._Element) -> RecordOutcome:
     )
 
 
+# A whole list read by four XPath queries in C, when every status is plain: exactly one leadId and one status,
+# each with text, and no error text (a clean reply, by far the most common). Anything else is read element by
+# element, with its precise complaint.
+_PLAIN_STATUSES: Final = etree.XPath("count(syncStatus[count(leadId) = 1 and count(status) = 1])")
+_LEAD_IDS: Final = etree.XPath("syncStatus/leadId/text()", smart_strings=False)
+_STATUS_TEXTS: Final = etree.XPath("syncStatus/status/text()", smart_strings=False)
+_ANY_ERROR: Final = etree.XPath("boolean(syncStatus/error/text())")
+
+
+def _sync_statuses(status_list: etree._Element) -> list[RecordOutcome]:
+    count = len(status_list)
+    lead_ids: list[str] = _LEAD_IDS(status_list)
+    texts: list[str] = _STATUS_TEXTS(status_list)
+    if (
+        len(lead_ids) == len(texts) == count == _PLAIN_STATUSES(status_list)
+        and not _ANY_ERROR(status_list)
+    ):
+        return [
+            RecordOutcome(_status(status, _LEAD_STATUSES), _int(lead_id, "leadId") or None)
+            for lead_id, status in zip(lead_ids, texts, strict=True)
+        ]
+    return [_sync_status(s) for s in status_list.iterchildren("syncStatus")]
+
+
 def _lead_record(element: etree._Element | None) -> LeadData | None:
     if element is None or element.get(_NIL) in {"true", "1"}:
         return None
@@ -142,7 +166,7 @@ def _outcomes(operation: Operation, result: etree._Element) -> list[RecordOutcom
             if status_list is None:
                 msg = "result has no <syncStatusList>"
                 raise ResponseError(msg)
-            return [_sync_status(s) for s in status_list.iterchildren("syncStatus")]
+            return _sync_statuses(status_list)
         case Operation.SYNC_LEAD:
             status = result.find("syncStatus")
             if status is None:

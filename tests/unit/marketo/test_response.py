@@ -215,6 +215,14 @@ UNDECLARED_ENTITY = f"{ENV}<SOAP-ENV:Body>&xxe;</SOAP-ENV:Body></SOAP-ENV:Envelo
         (_statuses(3, "MAYBE"), "unknown status"),
         (_statuses(3).replace(b"<leadId>2</leadId>", b"<leadId>two</leadId>"), "not an integer"),
         (_statuses(3).replace(b"successSyncMultipleLeads", b"successSyncLead"), "carries"),
+        # As many leadIds as statuses, but one record has two and another none: never paired up wrongly.
+        (
+            _statuses(3)
+            .replace(b"<leadId>2</leadId>", b"")
+            .replace(b"<leadId>3</leadId>", b"<leadId>3</leadId><leadId>4</leadId>"),
+            "lacks <leadId>",
+        ),
+        (_statuses(3).replace(b"<leadId>2</leadId>", b"<leadId></leadId>"), "lacks <leadId>"),
     ],
 )
 def test_hostile_or_broken_replies_are_refused_clearly(data: bytes, message: str) -> None:
