@@ -103,10 +103,7 @@ def _sync_statuses(status_list: etree._Element) -> list[RecordOutcome]:
     count = len(status_list)
     lead_ids: list[str] = _LEAD_IDS(status_list)
     texts: list[str] = _STATUS_TEXTS(status_list)
-    if (
-        len(lead_ids) == len(texts) == count == _PLAIN_STATUSES(status_list)
-        and not _ANY_ERROR(status_list)
-    ):
+    if len(lead_ids) == len(texts) == count == _PLAIN_STATUSES(status_list) and not _ANY_ERROR(status_list):
         return [
             RecordOutcome(_status(status, _LEAD_STATUSES), _int(lead_id, "leadId") or None)
             for lead_id, status in zip(lead_ids, texts, strict=True)
