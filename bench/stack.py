@@ -28,6 +28,7 @@ from tests.integration.kafka import Topics, free_port
 
 EXECUTABLE = str(Path(sys.executable).with_name("marketo-pipeline"))
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
+PROFILE_RATE = 250  # samples a second
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -116,7 +117,8 @@ class ServiceProcess:
         command = [EXECUTABLE, "run", "--log-level", "warning"]
         self._profile = profile
         if profile is not None:  # py-spy samples the service from outside, at a small cost to it
-            command = [PY_SPY, "record", "--rate", "250", "--nolineno", "--format", "raw", "-o", str(profile), "--"]
+            command = [PY_SPY, "record", "--rate", str(PROFILE_RATE), "--nolineno", "--format", "raw"]
+            command += ["-o", str(profile), "--"]
             command += [EXECUTABLE, "run", "--log-level", "warning"]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 

@@ -40,6 +40,7 @@ log = structlog.get_logger()
 POLL_TIMEOUT_MS: Final = 100
 TICK_S: Final = 0.05
 RESUME_RATIO: Final = 0.8
+BACKPRESSURE_HOLD_WINDOWS: Final = 4  # dedupe windows a partial batch may wait beyond its time under backpressure
 LIVENESS_S: Final = 30.0
 
 
@@ -89,6 +90,8 @@ class Service:
             calls_per_window=settings.deliver.calls_per_20s, daily_quota=settings.deliver.daily_quota
         )
         self._flush_when_idle = settings.batch.max_wait_ms <= settings.dedupe.window_ms
+        # Under backpressure a partial batch waits longer, for the events behind the pause: never without end.
+        self._backpressure_hold_s = BACKPRESSURE_HOLD_WINDOWS * settings.dedupe.window_ms / 1000
         self._outbox: deque[Batch] = deque()
         self._wake = asyncio.Event()
         self._draining = False
@@ -263,14 +266,21 @@ class Service:
         if merged > self._merged_seen:
             self.metrics.events_merged.inc(merged - self._merged_seen)
             self._merged_seen = merged
-        due = self.batcher.due(now)
-        if self._flush_when_idle and not self.window and not self.gate.waiting and len(self.batcher):
+        # Reading paused with a backlog behind: the events that will fill partial batches come once the pending
+        # ones are answered, so they wait longer; a partial call now would be a call lost to the rate limit.
+        held = self._backpressure()
+        due = self.batcher.due(now - self._backpressure_hold_s if held else now)
+        if self._flush_when_idle and not held and not self.window and not self.gate.waiting and len(self.batcher):
             # Any record to come must first spend a whole window in the window, longer than a partial batch
             # waits: the batches could not grow, so they go now (the tail of a backlog, a quiet input).
             due += self.batcher.drain()
         if due:
             self._outbox.extend(due)
             self._wake.set()
+
+    def _backpressure(self) -> bool:
+        wiring = self._wiring
+        return wiring is not None and wiring.source.paused and not self._draining
 
     def _flush(self) -> None:
         now = time.monotonic()

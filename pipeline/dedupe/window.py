@@ -119,15 +119,9 @@ class _Single:
 
     def close(self, key: str) -> Record:
         event = self.event
-        return Record(
-            key=key,
-            kind=EventKind.LEAD,
-            events=(event,),
-            identities=lead_identities(event.lead),
-            lead=event.lead,
-            workspace=event.workspace,
-            return_lead=event.return_lead,
-        )
+        lead = event.lead
+        # Positional: the fields in Record's order (key, kind, events, identities, lead, workspace, return_lead).
+        return Record(key, EventKind.LEAD, (event,), lead_identities(lead), lead, event.workspace, event.return_lead)
 
 
 class DedupeWindow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ from pipeline.records import (
 )
 
 log = structlog.get_logger()
+
+UNKNOWN_FIELD_CODE = "20105"
+# Marketo's text for 20105, e.g. "syncLead operation failed: unknown fields for import: pants (20105)".
+_UNKNOWN_FIELDS = re.compile(r"unknown fields for import:\s*([^()]+?)\s*(?:\(\d+\))?\s*$")
 
 
 class Caller(Protocol):
@@ -87,6 +92,19 @@ def build_request(
         record = records[0]
         return sync_lead_request(leads[0], return_lead=record.return_lead, workspace=record.workspace)
     return sync_multiple_leads_request(leads, dedup_enabled=dedup_enabled)
+
+
+def _carrying_unknown_fields(records: Sequence[Record], message: str) -> list[Record]:
+    """The records with an attribute named in a 20105 fault ("unknown fields for import: A, B"), if it names any."""
+    named = _UNKNOWN_FIELDS.search(message)
+    if named is None:
+        return []
+    fields = {name.strip().casefold() for name in named.group(1).split(",") if name.strip()}
+    return [
+        record
+        for record in records
+        if record.lead is not None and any(name.casefold() in fields for name, _ in record.lead.attributes)
+    ]
 
 
 def _result(record: Record, outcome: RecordOutcome, attempts: int) -> RecordResult:
@@ -161,6 +179,19 @@ class BatchDelivery:
                     *results,
                     failed_result(records[0], DeadLetterReason.MARKETO_REJECTED, attempts, exc.code, exc.message),
                 ]
+            carrying = _carrying_unknown_fields(records, exc.message) if exc.code == UNKNOWN_FIELD_CODE else []
+            if carrying:
+                # Marketo named the attributes it does not know: the records carrying them fail, the others go on.
+                log.info("batch_unknown_fields", operation=operation.value, records=len(records), failed=len(carrying))
+                failing = {id(r) for r in carrying}
+                results += [
+                    failed_result(r, DeadLetterReason.MARKETO_REJECTED, attempts, exc.code, exc.message)
+                    for r in carrying
+                ]
+                rest = [r for r in records if id(r) not in failing]
+                if rest:
+                    results += await self._deliver(operation, rest, mobject_operation, prior_attempts=attempts)
+                return results
             # A whole-call rejection: halve the batch until the record that causes it stands alone.
             middle = len(records) // 2
             log.info("batch_split", operation=operation.value, records=len(records), code=exc.code)

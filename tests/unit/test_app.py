@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any, cast
+
 from pipeline.app import Service
 from pipeline.config import Settings
 from pipeline.records import Event
@@ -56,3 +59,14 @@ def test_a_partial_batch_waits_while_the_gate_holds_a_record_that_could_join() -
         service._enqueue(ready, 0.26)
     service._release(0.26)
     assert _sent(service) == [["email:c@x.com", "email:a@x.com"]]
+
+
+def test_under_backpressure_a_partial_batch_waits_for_the_backlog_but_not_for_ever() -> None:
+    service = _service(window_ms=1000, max_wait_ms=500)
+    service._wiring = cast("Any", SimpleNamespace(source=SimpleNamespace(paused=True)))
+    _add(service, lead_event("a", Email="a@x.com"), now=0.0)
+    service._release(1.0)  # reading is paused: the events behind the pause would fill this batch
+    service._release(1.5)
+    assert _sent(service) == []
+    service._release(1.0 + 0.5 + 4 * 1.0)  # its time, then four windows at most
+    assert _sent(service) == [["email:a@x.com"]]

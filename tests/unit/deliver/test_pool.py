@@ -53,10 +53,10 @@ def reset(request: SoapRequest, expected: int) -> list[RecordOutcome]:
     raise TransportError("connection", "reset by peer")
 
 
-def leads(count: int) -> list[Record]:
+def leads(count: int, poisoned: frozenset[int] = frozenset({7})) -> list[Record]:
     window = DedupeWindow(0.0)
     for n in range(count):
-        window.add(lead_event(f"e{n}", Email=f"{n}@x.com", attributes={"Bad": "yes"} if n == 7 else {}), now=0)
+        window.add(lead_event(f"e{n}", Email=f"{n}@x.com", attributes={"Bad": "yes"} if n in poisoned else {}), now=0)
     return window.expired(0)
 
 
@@ -111,11 +111,17 @@ async def test_the_retry_budget_ends_in_retries_exhausted() -> None:
     assert len(marketo.calls) == POLICY.max_attempts
 
 
-async def test_a_whole_call_rejection_is_split_until_the_poison_record_stands_alone() -> None:
+def rejects_bad(message: str) -> Behaviour:
     def poison(request: SoapRequest, expected: int) -> list[RecordOutcome]:
         if "<attrName>Bad</attrName>" in request.body:
-            raise RejectedFaultError(Fault("20105", "unknown fields for import: Bad"))
+            raise RejectedFaultError(Fault("20105", message))
         return ok(request, expected)
+
+    return poison
+
+
+async def test_a_whole_call_rejection_is_split_until_the_poison_record_stands_alone() -> None:
+    poison = rejects_bad("syncMultipleLeads operation failed: an attribute is not right")
 
     marketo = ScriptedMarketo(poison)
     results = await delivery(marketo)[0].deliver(batch(leads(300)))
@@ -126,6 +132,32 @@ async def test_a_whole_call_rejection_is_split_until_the_poison_record_stands_al
     assert failed[0].error is not None
     assert failed[0].error.code == "20105"
     assert len(marketo.calls) <= 2 * 9 + 1  # a binary search, not one call per record
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "syncMultipleLeads operation failed: unknown fields for import: Bad",
+        "syncMultipleLeads operation failed: unknown fields for import: Color, bad (20105)",
+    ],
+)
+async def test_unknown_fields_named_by_marketo_fail_their_records_and_the_rest_go_in_one_call(message: str) -> None:
+    marketo = ScriptedMarketo(rejects_bad(message))
+    results = await delivery(marketo)[0].deliver(batch(leads(300, poisoned=frozenset({7, 100, 250}))))
+    failed = sorted(r.record.key for r in results if r.status is RecordStatus.FAILED)
+    assert len(results) == 300
+    assert failed == ["email:100@x.com", "email:250@x.com", "email:7@x.com"]
+    assert {(r.dead_letter, r.error.code if r.error else None) for r in results if r.status is RecordStatus.FAILED} == {
+        (DeadLetterReason.MARKETO_REJECTED, "20105")
+    }
+    assert [call.records for call in marketo.calls] == [300, 297]
+
+
+async def test_unknown_fields_no_record_carries_fall_back_to_splitting() -> None:
+    marketo = ScriptedMarketo(rejects_bad("syncMultipleLeads operation failed: unknown fields for import: Other"))
+    results = await delivery(marketo)[0].deliver(batch(leads(300)))
+    assert [r.record.key for r in results if r.status is RecordStatus.FAILED] == ["email:7@x.com"]
+    assert 2 < len(marketo.calls) <= 2 * 9 + 1
 
 
 async def test_credentials_refused_pause_without_spending_the_budget_or_dead_lettering() -> None:
