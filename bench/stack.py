@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from rich.console import Console
 
 from bench.envelope import CREDENTIALS
@@ -167,7 +168,10 @@ async def wait_all_committed(bootstrap: str, group: str, topic: str, timeout_s: 
         ends = await consumer.end_offsets(partitions)
         deadline = time.monotonic() + timeout_s
         while True:
-            offsets = await admin.list_consumer_group_offsets(group)
+            try:
+                offsets = await admin.list_consumer_group_offsets(group)
+            except KafkaError:  # the group's coordinator moving or not there yet: ask again
+                offsets = {}
             if all(tp in offsets and offsets[tp].offset >= end for tp, end in ends.items()):
                 return
             if time.monotonic() > deadline:
@@ -192,11 +196,14 @@ async def last_written(bootstrap: str, topics: list[str]) -> float:
             consumer.seek(tp, ends[tp] - 1)
         latest = 0
         for tp in newest:
-            [record] = (await consumer.getmany(tp, timeout_ms=10_000, max_records=1)).get(tp, [None])
-            if record is None:
-                msg = f"cannot read the last message of {tp.topic}[{tp.partition}]"
-                raise RuntimeError(msg)
-            latest = max(latest, record.timestamp)
+            deadline = time.monotonic() + 60
+            records: list[Any] = []
+            while not records:
+                if time.monotonic() > deadline:
+                    msg = f"cannot read the last message of {tp.topic}[{tp.partition}]"
+                    raise RuntimeError(msg)
+                records = (await consumer.getmany(tp, timeout_ms=1_000, max_records=1)).get(tp, [])
+            latest = max(latest, records[0].timestamp)
         return latest / 1000
     finally:
         await consumer.stop()
