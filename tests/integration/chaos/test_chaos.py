@@ -309,7 +309,7 @@ async def test_ten_thousand_fuzzed_malformed_events_leave_the_service_up(
         assert await process.wait() == 0
     finally:
         process.stop()
-    tally = await account("fuzzed malformed", kafka_bootstrap, topics, good)
+    tally = await account(f"{count} fuzzed malformed among the valid", kafka_bootstrap, topics, good)
     dead = await read_all(kafka_bootstrap, topics.dlq, json_values=False)
     assert tally.lost == 0
     assert len(dead.raw) == count
