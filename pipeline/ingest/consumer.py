@@ -31,6 +31,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._on_assigned(sorted((tp.topic, tp.partition) for tp in assigned))
 
 
+MAX_PARTITION_FETCH_BYTES = 256 * 1024
+
+
 class EventSource:
     """Reads the input topic in a consumer group; the caller commits what is done."""
 
@@ -58,6 +61,9 @@ class EventSource:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             max_poll_interval_ms=300_000,
+            # aiokafka keeps a fetched response per partition until it is consumed; 1 MiB each (its default)
+            # held 30 MiB under a backlog. A quarter of that still brings more than a poll takes.
+            max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
         )
         self._started = False
         self.paused = False

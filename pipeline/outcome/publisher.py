@@ -155,6 +155,7 @@ class OutcomePublisher:
                     letters.append((event.message.key, event.message.value, headers))
         futures = await self._sink.send_many(self._results_topic, messages, read_from=origins)
         futures += await self._sink.send_many(self._dlq_topic, letters)
+        del messages, letters  # copied into the producer's batches: not held while the broker acknowledges
         await self._await_all(futures)
         for (operation_name, status), number in counts.items():
             self._metrics.results.labels(operation_name, status).inc(number)
