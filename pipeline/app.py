@@ -278,6 +278,14 @@ class Service:
             self._outbox.extend(due)
             self._wake.set()
 
+    def _next_deadline(self) -> float | None:
+        """When the window or the batcher next has something due (a held batch's later time under backpressure)."""
+        batch_due = self.batcher.next_deadline()
+        if batch_due is not None and self._backpressure():
+            batch_due += self._backpressure_hold_s
+        deadlines = [d for d in (self.window.next_deadline(), batch_due) if d is not None]
+        return min(deadlines, default=None)
+
     def _backpressure(self) -> bool:
         wiring = self._wiring
         return wiring is not None and wiring.source.paused and not self._draining
@@ -314,8 +322,8 @@ class Service:
             self._release(self._heartbeat)
             if self._draining:
                 self._flush()
-            deadlines = [d for d in (self.window.next_deadline(), self.batcher.next_deadline()) if d is not None]
-            wait = min([TICK_S, *(d - time.monotonic() for d in deadlines)])
+            deadline = self._next_deadline()
+            wait = TICK_S if deadline is None else min(TICK_S, deadline - time.monotonic())
             await asyncio.sleep(max(wait, 0.001))
 
     async def _commit_loop(self, wiring: _Wiring) -> None:

@@ -207,7 +207,7 @@ def tune_gc() -> None:
 
     The objects of start-up (modules, settings, the WSDL's schema) are frozen out of every collection, and the
     youngest generation is collected every GC_GEN0_THRESHOLD allocations instead of 700: at 700 the collector
-    walks the pending events' objects over and over, a quarter of the service's time at full speed.
+    walks the pending events' objects over and over, about a third of the service's time at full speed.
     """
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)

@@ -68,5 +68,6 @@ def test_under_backpressure_a_partial_batch_waits_for_the_backlog_but_not_for_ev
     service._release(1.0)  # reading is paused: the events behind the pause would fill this batch
     service._release(1.5)
     assert _sent(service) == []
-    service._release(1.0 + 0.5 + 4 * 1.0)  # its time, then four windows at most
+    assert service._next_deadline() == 1.5 + 4 * 1.0  # the tick sleeps until then, it does not spin
+    service._release(1.5 + 4 * 1.0)  # its time, then four windows at most
     assert _sent(service) == [["email:a@x.com"]]
