@@ -34,6 +34,14 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 MAX_PARTITION_FETCH_BYTES = 256 * 1024
 
 
+def raw_message(tp: TopicPartition, record: Any) -> RawMessage:  # noqa: ANN401 - aiokafka's ConsumerRecord
+    """An aiokafka record as the pipeline carries it: its bytes and headers unchanged, and where it was read."""
+    headers = tuple(record.headers) if record.headers else ()
+    return RawMessage(
+        Source(tp.topic, tp.partition, record.offset), record.key, record.value, headers, record.timestamp
+    )
+
+
 class EventSource:
     """Reads the input topic in a consumer group; the caller commits what is done."""
 
@@ -92,17 +100,7 @@ class EventSource:
     async def poll(self, timeout_ms: int) -> list[RawMessage]:
         """The next messages of every owned partition, in offset order per partition."""
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_poll_records)
-        return [
-            RawMessage(
-                Source(tp.topic, tp.partition, record.offset),
-                record.key,
-                record.value,
-                tuple(record.headers) if record.headers else (),
-                record.timestamp,
-            )
-            for tp, records in batches.items()
-            for record in records
-        ]
+        return [raw_message(tp, record) for tp, records in batches.items() for record in records]
 
     def pause(self) -> None:
         """Stop fetching (backpressure): owned partitions stay owned, nothing more is read."""

@@ -11,8 +11,9 @@ from aiokafka.errors import KafkaError
 
 from pipeline.errors import FatalError
 from pipeline.ingest.admin import topic_partitions
+from pipeline.ingest.consumer import raw_message
 from pipeline.ingest.offsets import PartitionId
-from pipeline.records import RawMessage, Source
+from pipeline.records import RawMessage
 
 
 class DeadLetterReader:
@@ -65,13 +66,7 @@ class DeadLetterReader:
                     if record.offset >= self._ends[tp]:
                         remaining.discard(tp)
                         break
-                    yield RawMessage(
-                        Source(tp.topic, tp.partition, record.offset),
-                        record.key,
-                        record.value,
-                        tuple(record.headers or ()),
-                        record.timestamp,
-                    )
+                    yield raw_message(tp, record)
                 if await self._consumer.position(tp) >= self._ends[tp]:
                     remaining.discard(tp)
 

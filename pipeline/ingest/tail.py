@@ -8,7 +8,8 @@ from typing import Any, Self
 from aiokafka import AIOKafkaConsumer
 
 from pipeline.ingest.admin import topic_partitions
-from pipeline.records import RawMessage, Source
+from pipeline.ingest.consumer import raw_message
+from pipeline.records import RawMessage
 
 
 class TopicTail:
@@ -40,8 +41,4 @@ class TopicTail:
     async def read(self, timeout_ms: int = 500) -> list[RawMessage]:
         """What arrived since the last read."""
         batches = await self._consumer.getmany(timeout_ms=timeout_ms)
-        return [
-            RawMessage(Source(tp.topic, tp.partition, r.offset), r.key, r.value, tuple(r.headers or ()), r.timestamp)
-            for tp, records in batches.items()
-            for r in records
-        ]
+        return [raw_message(tp, record) for tp, records in batches.items() for record in records]

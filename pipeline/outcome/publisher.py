@@ -162,10 +162,9 @@ class OutcomePublisher:
         self._answered([event for result in results for event in result.record.events])
         for result in results:
             if result.dead_letter is not None:
-                self._dead_lettered(result)
+                self._dead_lettered(result, result.dead_letter.value)
 
-    def _dead_lettered(self, result: RecordResult) -> None:
-        reason = result.dead_letter.value if result.dead_letter else ""
+    def _dead_lettered(self, result: RecordResult, reason: str) -> None:
         self._metrics.dlq.labels(reason).inc(len(result.record.events))
         for event in result.record.events:
             _source_log(event.message).warning(
