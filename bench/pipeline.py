@@ -6,19 +6,44 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from rich.console import Console
 
-from bench.stack import Answers, ServiceProcess, Simulator, last_written, publish_load, wait_all_committed
+from bench.envelope import CREDENTIALS
+from devkit.kafka import Topics, create_topics, last_written, retry_kafka, wait_all_committed
+from devkit.service import ServiceProcess, service_settings
+from devkit.simulator import SimulatorProcess
 from pipeline.config import Settings
+from pipeline.ops.produce import produce
 from pipeline.ops.synthetic import SyntheticLoad
+from pipeline.ops.watch import ResultsWatcher
 from pipeline.outcome.producer import KafkaSink
-from tests.integration.kafka import Topics, create_topics
 
 PARTITIONS = 6
-UNLIMITED = {"deliver__calls_per_20s": "1000000", "deliver__daily_quota": "100000000"}
+UNLIMITED: dict[str, Any] = {"calls_per_20s": 1_000_000, "daily_quota": 100_000_000}
+
+
+async def publish_load(bootstrap: str, topic: str, count: int, load: SyntheticLoad) -> Counter[str]:
+    """`count` events of `load` on `topic`, acknowledged: `marketo-pipeline produce`, quietly."""
+    settings = Settings(kafka={"bootstrap": bootstrap})
+    return await produce(settings, load, count, topic=topic, console=Console(quiet=True))
+
+
+def start_service(
+    bootstrap: str,
+    topics: Topics,
+    simulator: SimulatorProcess,
+    *,
+    profile: Path | None = None,
+    **sections: dict[str, Any],
+) -> ServiceProcess:
+    """`marketo-pipeline run` in its own process, on `topics` against `simulator`, quiet but for warnings."""
+    settings = service_settings(bootstrap, topics, simulator.endpoint, CREDENTIALS, **sections)
+    return ServiceProcess(settings, profile=profile, log_level="warning").start()
 
 
 async def passthrough(bootstrap: str, source: str, target: str, count: int) -> float:
@@ -42,7 +67,7 @@ async def passthrough(bootstrap: str, source: str, target: str, count: int) -> f
             ]
             await asyncio.gather(*futures)
             if futures:
-                await consumer.commit()
+                await retry_kafka(consumer.commit)  # the group's coordinator may move under a loaded broker
             done += len(futures)
         return time.monotonic() - started
     finally:
@@ -59,14 +84,14 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
     copy = Topics.unique()
     await create_topics(bootstrap, copy, partitions=PARTITIONS)
     passthrough_s = await passthrough(bootstrap, topics.input, copy.input, events)
-    simulator = Simulator()
+    simulator = SimulatorProcess(CREDENTIALS)
     await simulator.admin("stats")
     try:
         # The simulator enforces no limits here, so neither does the service: this measures the pipeline.
-        service = ServiceProcess(bootstrap, topics, simulator, settings=UNLIMITED, profile=profile)
+        service = start_service(bootstrap, topics, simulator, profile=profile, deliver=UNLIMITED)
         await wait_all_committed(bootstrap, topics.group, topics.input, timeout_s=900)
         pipeline_s = await last_written(bootstrap, [topics.results, topics.dlq]) - service.started_wall
-        peak = service.stop()
+        peak = service.finish()
         stats = await simulator.admin("stats")
         simulator_cpu = simulator.cpu_s()
     finally:
@@ -110,13 +135,15 @@ async def saturation(bootstrap: str, events: int = 100_000) -> dict[str, Any]:
     await create_topics(bootstrap, topics, partitions=PARTITIONS)
     load = SyntheticLoad(seed=12, duplicates=0.2, invalid=0.0, mobjects=0.0, cookies=0.0, prefix="sat")
     await publish_load(bootstrap, topics.input, events, load)
-    simulator = Simulator("--calls-per-20s", "100", "--max-concurrency", "10", "--latency-ms", "300")
+    simulator = SimulatorProcess(
+        CREDENTIALS, "--calls-per-20s", "100", "--max-concurrency", "10", "--latency-ms", "300"
+    )
     await simulator.admin("stats")
     try:
-        async with Answers(bootstrap, topics, event_prefix=b"sat-") as answers:
-            service = ServiceProcess(bootstrap, topics, simulator)
-            await answers.wait(events, timeout_s=900)
-            service.stop()
+        async with ResultsWatcher(bootstrap, topics.results, topics.dlq) as watcher:
+            service = start_service(bootstrap, topics, simulator)
+            await watcher.wait(events, timeout_s=900)
+            service.finish()
         stats = await simulator.admin("stats")
         calls = (await simulator.admin("calls"))["calls"]
     finally:
@@ -139,14 +166,14 @@ async def latency(bootstrap: str, rate: int = 1000, seconds: int = 60, call_late
     """`rate` events/s offered for `seconds`: event (published) to result (completed) latency, against its bound."""
     topics = Topics.unique()
     await create_topics(bootstrap, topics, partitions=PARTITIONS)
-    simulator = Simulator("--latency-ms", str(call_latency_ms))
+    simulator = SimulatorProcess(CREDENTIALS, "--latency-ms", str(call_latency_ms))
     await simulator.admin("stats")
     sent_at: dict[str, float] = {}
     load = SyntheticLoad(seed=13, duplicates=0.2, invalid=0.0, mobjects=0.0, cookies=0.0, prefix="lat")
     stream = load.events(rate * seconds)
     try:
-        async with Answers(bootstrap, topics, event_prefix=b"lat-", sent_at=sent_at) as answers:
-            service = ServiceProcess(bootstrap, topics, simulator)
+        async with ResultsWatcher(bootstrap, topics.results, topics.dlq, sent_at=sent_at) as watcher:
+            service = start_service(bootstrap, topics, simulator)
             await asyncio.sleep(5)  # joined and assigned: the latency is the pipeline's, not its start-up
             async with KafkaSink(bootstrap=bootstrap, client_id="bench-latency") as sink:
                 started = time.monotonic()
@@ -157,11 +184,11 @@ async def latency(bootstrap: str, rate: int = 1000, seconds: int = 60, call_late
                         sent_at[event.value.split(b'"event_id":"', 1)[1].split(b'"', 1)[0].decode()] = now
                     await sink.send_many(topics.input, [(e.key, e.value, None) for e in chunk])
                     await asyncio.sleep(max(started + (tick + 1) / 100 - time.monotonic(), 0))
-            await answers.wait(rate * seconds, timeout_s=300)
-            service.stop()
+            await watcher.wait(rate * seconds, timeout_s=300)
+            service.finish()
     finally:
         simulator.stop()
-    values = sorted(answers.latencies)
+    values = sorted(watcher.tally.latencies)
     defaults = Settings()
     bound = defaults.dedupe.window_ms / 1000 + defaults.batch.max_wait_ms / 1000 + 2 * call_latency_ms / 1000
     return {
@@ -195,14 +222,14 @@ async def memory(bootstrap: str, events: int = 1_000_000) -> dict[str, Any]:
     await create_topics(bootstrap, topics, partitions=PARTITIONS)
     load = SyntheticLoad(seed=14, duplicates=0.2, invalid=0.01, mobjects=0.0, cookies=0.0, prefix="mem")
     await publish_load(bootstrap, topics.input, events, load)
-    simulator = Simulator()
+    simulator = SimulatorProcess(CREDENTIALS)
     await simulator.admin("stats")
     try:
-        async with Answers(bootstrap, topics, event_prefix=b"mem-") as answers:
-            service = ServiceProcess(bootstrap, topics, simulator, settings=UNLIMITED)
-            last = await answers.wait(events, timeout_s=1800)
+        async with ResultsWatcher(bootstrap, topics.results, topics.dlq) as watcher:
+            service = start_service(bootstrap, topics, simulator, deliver=UNLIMITED)
+            last = await watcher.wait(events, timeout_s=1800)
             seconds = last - service.started
-            peak = service.stop()
+            peak = service.finish()
     finally:
         simulator.stop()
     return {

@@ -1,4 +1,9 @@
-"""Simulator throughput: syncMultipleLeads calls of 300 leads per second, the simulator pinned to one core."""
+"""Simulator capacity: 300-lead syncMultipleLeads calls a second on one core, as a margin over Marketo's own rate.
+
+Marketo allows 100 calls in 20 s, 5 a second. The simulator stands in for it in the saturation and latency
+figures, so what matters is that it never becomes the bottleneck there: its capacity is stated as a multiple
+of Marketo's rate, not as an absolute that only says how fast the machine is.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ import time
 import aiohttp
 
 from bench.envelope import CREDENTIALS, sample_leads
-from bench.stack import Simulator
+from devkit.simulator import SimulatorProcess
 from pipeline.marketo.envelope import build_envelope, sync_multiple_leads_request
 from pipeline.marketo.namespace import CONTENT_TYPE
 
 CLIENT_CONCURRENCY = 8
+MARKETO_CALLS_PER_S = 100 / 20
 
 
 def _pinned() -> bool:
@@ -64,14 +70,15 @@ def measure(seconds: float = 10.0) -> dict[str, float]:
     """syncMultipleLeads of 300 leads against `simulate` (limits off, signatures checked)."""
     cores = os.sched_getaffinity(0)
     pinned = _pinned()
-    simulator = Simulator(core=min(cores) if pinned else None)
+    simulator = SimulatorProcess(CREDENTIALS, core=min(cores) if pinned else None)
     if pinned:
         # The simulator has the first core to itself; this client takes the others.
         os.sched_setaffinity(0, cores - {min(cores)})
     try:
         asyncio.run(simulator.admin("stats"))  # answering: started
-        figures = asyncio.run(_drive(simulator.base, seconds))
+        figures = asyncio.run(_drive(simulator.base_url, seconds))
     finally:
         os.sched_setaffinity(0, cores)
         simulator.stop()
-    return {**figures, "simulator_cores": 1 if pinned else len(cores)}
+    margin = round(figures["calls_per_s"] / MARKETO_CALLS_PER_S, 1)
+    return {**figures, "margin_over_marketo": margin, "simulator_cores": 1 if pinned else len(cores)}

@@ -1,7 +1,8 @@
-"""The composition root: the only module that knows every stage, and the service's lifecycle.
+"""The composition root: the only module that knows every stage; the service's loops and lifecycle.
 
-Data flow: EventSource -> decode -> DedupeWindow -> OrderGate -> Batcher -> DeliveryPool -> OutcomePublisher,
-which marks events answered in the OffsetBook; the committer commits what the book allows.
+Data flow: EventSource -> decode -> Flow (window -> gate -> batcher) -> DeliveryPool -> OutcomePublisher,
+which marks events answered in the OffsetBook; the committer commits what the book allows. What moves
+records between window, gate and batcher is `pipeline.flow` (pure); this module runs it on the clock.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Final
@@ -17,30 +17,28 @@ from typing import Final
 import aiohttp
 import structlog
 
-from pipeline.batch.batcher import Batch, Batcher
 from pipeline.config import Settings
-from pipeline.dedupe.gate import OrderGate
-from pipeline.dedupe.window import DedupeWindow
 from pipeline.deliver.access import AccessGate
 from pipeline.deliver.client import MarketoClient
+from pipeline.deliver.delivery import BatchDelivery, DeliverPolicy
 from pipeline.deliver.governor import RateGovernor
-from pipeline.deliver.pool import BatchDelivery, DeliverPolicy, DeliveryPool
+from pipeline.deliver.pool import DeliveryPool
+from pipeline.flow import Flow, FlowLimits
 from pipeline.ingest.consumer import EventSource
 from pipeline.ingest.decode import decode_event
-from pipeline.ingest.offsets import OffsetBook, PartitionId
 from pipeline.marketo.signing import Credentials
 from pipeline.metrics import Metrics
+from pipeline.offsets import OffsetBook, PartitionId
 from pipeline.ops.http import OpsServer
 from pipeline.outcome.producer import KafkaSink
 from pipeline.outcome.publisher import OutcomePublisher
-from pipeline.records import InvalidEvent, Record, RecordResult
+from pipeline.records import InvalidEvent, RecordResult
 
 log = structlog.get_logger()
 
 POLL_TIMEOUT_MS: Final = 100
 TICK_S: Final = 0.05
 RESUME_RATIO: Final = 0.8
-BACKPRESSURE_HOLD_WINDOWS: Final = 4  # dedupe windows a partial batch may wait beyond its time under backpressure
 LIVENESS_S: Final = 30.0
 
 
@@ -69,6 +67,16 @@ def _await_chains() -> list[str]:
     return sorted(chains)
 
 
+def flow_limits(settings: Settings) -> FlowLimits:
+    """The flow's windows and batch sizes, from the settings."""
+    return FlowLimits(
+        window_s=settings.dedupe.window_ms / 1000,
+        max_wait_s=settings.batch.max_wait_ms / 1000,
+        max_leads=settings.batch.max_leads,
+        max_mobjects=settings.batch.max_mobjects,
+    )
+
+
 class Service:
     """One instance of the pipeline. Constructing it does no I/O; `run` does everything until `stop`."""
 
@@ -78,23 +86,12 @@ class Service:
         self.ops_host = ops_host
         self.ops_port: int | None = None
         self.book = OffsetBook()
-        self.window = DedupeWindow(settings.dedupe.window_ms / 1000)
-        self.gate = OrderGate()
-        self.batcher = Batcher(
-            max_leads=settings.batch.max_leads,
-            max_mobjects=settings.batch.max_mobjects,
-            max_wait_s=settings.batch.max_wait_ms / 1000,
-        )
-        self.access = AccessGate()
+        self.flow = Flow(flow_limits(settings))
+        self.access = AccessGate(settings.deliver.access_retry_s, on_change=self.metrics.marketo_access.set)
         self.governor = RateGovernor(
             calls_per_window=settings.deliver.calls_per_20s, daily_quota=settings.deliver.daily_quota
         )
-        self._flush_when_idle = settings.batch.max_wait_ms <= settings.dedupe.window_ms
-        # Under backpressure a partial batch waits longer, for the events behind the pause: never without end.
-        self._backpressure_hold_s = BACKPRESSURE_HOLD_WINDOWS * settings.dedupe.window_ms / 1000
-        self._outbox: deque[Batch] = deque()
         self._wake = asyncio.Event()
-        self._draining = False
         self._heartbeat = time.monotonic()
         self._merged_seen = 0
         self._wiring: _Wiring | None = None
@@ -124,54 +121,9 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, deliver and publish until `stop` is set; then drain under the deadline, commit, close."""
-        s = self.settings
         async with AsyncExitStack() as stack:
-            session = await stack.enter_async_context(
-                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=s.deliver.max_concurrency * 2))
-            )
-            sink = await stack.enter_async_context(KafkaSink(bootstrap=s.kafka.bootstrap, client_id=s.kafka.client_id))
-            ops = await stack.enter_async_context(
-                OpsServer(
-                    host=self.ops_host,
-                    port=s.http.port,
-                    registry=self.metrics.registry,
-                    ready=self.not_ready,
-                    alive=self.alive,
-                )
-            )
-            self.ops_port = ops.port
-            publisher = OutcomePublisher(
-                sink, self.book, self.metrics, results_topic=s.kafka.results_topic, dlq_topic=s.kafka.dlq_topic
-            )
-            client = MarketoClient(
-                session,
-                s.marketo.endpoint,
-                Credentials(s.marketo.user_id, s.marketo.secret_key.get_secret_value()),
-                timeout_s=s.marketo.timeout_s,
-                max_response_bytes=s.marketo.max_response_bytes,
-            )
-            policy = DeliverPolicy(
-                max_attempts=s.deliver.max_attempts,
-                backoff_base_s=s.deliver.backoff_base_ms / 1000,
-                backoff_max_s=s.deliver.backoff_max_ms / 1000,
-                access_retry_s=s.deliver.access_retry_s,
-                dedup_enabled=s.marketo.dedup_enabled,
-            )
-            delivery = BatchDelivery(client, self.governor, self.access, policy, self.metrics)
-            pool = DeliveryPool(delivery, s.deliver.max_concurrency, self._on_results)
-            source = await stack.enter_async_context(
-                EventSource(
-                    bootstrap=s.kafka.bootstrap,
-                    topic=s.kafka.input_topic,
-                    group_id=s.kafka.group_id,
-                    client_id=s.kafka.client_id,
-                    on_revoked=self._on_revoked,
-                    on_assigned=self._on_assigned,
-                    max_poll_records=s.ingest.max_poll_records,
-                )
-            )
-            self._wiring = _Wiring(source, sink, pool, publisher)
-            log.info("service_started", settings=s.masked(), ops_port=self.ops_port)
+            self._wiring = await self._wire(stack)
+            log.info("service_started", settings=self.settings.masked(), ops_port=self.ops_port)
             self.started.set()
             try:
                 await self._run_loops(self._wiring, stop)
@@ -179,6 +131,46 @@ class Service:
             finally:
                 self._wiring = None
         log.info("service_stopped", pending=self.book.pending)
+
+    async def _wire(self, stack: AsyncExitStack) -> _Wiring:
+        """Enter every resource on `stack`, in the order they close in reverse."""
+        s = self.settings
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=s.deliver.max_concurrency * 2))
+        )
+        sink = await stack.enter_async_context(KafkaSink(bootstrap=s.kafka.bootstrap, client_id=s.kafka.client_id))
+        ops = OpsServer(
+            host=self.ops_host, port=s.http.port, registry=self.metrics.registry, ready=self.not_ready, alive=self.alive
+        )
+        self.ops_port = (await stack.enter_async_context(ops)).port
+        publisher = OutcomePublisher(
+            sink, self.book, self.metrics, results_topic=s.kafka.results_topic, dlq_topic=s.kafka.dlq_topic
+        )
+        client = MarketoClient(
+            session,
+            s.marketo.endpoint,
+            Credentials(s.marketo.user_id, s.marketo.secret_key.get_secret_value()),
+            timeout_s=s.marketo.timeout_s,
+            max_response_bytes=s.marketo.max_response_bytes,
+        )
+        policy = DeliverPolicy(
+            max_attempts=s.deliver.max_attempts,
+            backoff_base_s=s.deliver.backoff_base_ms / 1000,
+            backoff_max_s=s.deliver.backoff_max_ms / 1000,
+            dedup_enabled=s.marketo.dedup_enabled,
+        )
+        delivery = BatchDelivery(client, self.governor, self.access, policy, self.metrics)
+        pool = DeliveryPool(delivery, s.deliver.max_concurrency, self._on_results)
+        source = EventSource(
+            bootstrap=s.kafka.bootstrap,
+            topic=s.kafka.input_topic,
+            group_id=s.kafka.group_id,
+            client_id=s.kafka.client_id,
+            on_revoked=self._on_revoked,
+            on_assigned=self._on_assigned,
+            max_poll_records=s.ingest.max_poll_records,
+        )
+        return _Wiring(await stack.enter_async_context(source), sink, pool, publisher)
 
     async def _run_loops(self, wiring: _Wiring, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
@@ -207,9 +199,8 @@ class Service:
                 decoded = decode_event(message)
                 if isinstance(decoded, InvalidEvent):
                     invalid.append(decoded)
-                    continue
-                for record in self.window.add(decoded, now):
-                    self._admit(record, now)
+                else:
+                    self.flow.add(decoded, now)
             self.metrics.events_consumed.inc(len(messages))
             if invalid:
                 await wiring.publisher.publish_invalid(invalid)
@@ -217,14 +208,13 @@ class Service:
 
     async def _drain(self) -> bool:
         """Send everything now; wait until every consumed event is answered or the deadline passes."""
-        self._draining = True
         deadline = time.monotonic() + self.settings.service.drain_deadline_s
         log.info("draining", pending=self.book.pending)
-        self._flush()
+        self.flow.drain(time.monotonic())
+        self._wake_dispatch()
         next_report = time.monotonic() + 1.0
         while self.book.pending > 0 and time.monotonic() < deadline:
             await asyncio.sleep(TICK_S)
-            self._flush()
             if time.monotonic() >= next_report:
                 log.info("draining", **self.stage_sizes())
                 next_report += 1.0
@@ -238,64 +228,30 @@ class Service:
         wiring = self._wiring
         return {
             "pending": self.book.pending,
-            "window_records": len(self.window),
-            "gate_records": len(self.gate),
-            "gate_waiting": self.gate.waiting,
-            "batcher_records": len(self.batcher),
-            "outbox_batches": len(self._outbox),
+            **self.flow.sizes(),
             "pool_queued": wiring.pool.queued if wiring else 0,
             "pool_busy": wiring.pool.busy if wiring else 0,
             "marketo_access": self.access.is_open,
         }
 
-    # --- the flow ----------------------------------------------------------------------------
+    # --- the flow on the clock ---------------------------------------------------------------
 
-    def _admit(self, record: Record, now: float) -> None:
-        """A record leaves the window: it goes on now unless an earlier record holds one of its identities."""
-        if self.gate.admit(record):
-            self._enqueue(record, now)
-
-    def _enqueue(self, record: Record, now: float) -> None:
-        self._outbox.extend(self.batcher.add(record, now))
-        self._wake.set()
+    def _held(self) -> bool:
+        """Reading is paused by backpressure: partial batches may wait for the events behind the pause."""
+        wiring = self._wiring
+        return wiring is not None and wiring.source.paused
 
     def _release(self, now: float) -> None:
-        for record in self.window.expired(now):
-            self._admit(record, now)
-        merged = self.window.merged
+        self.flow.release(now, held=self._held())
+        merged = self.flow.merged
         if merged > self._merged_seen:
             self.metrics.events_merged.inc(merged - self._merged_seen)
             self._merged_seen = merged
-        # Reading paused with a backlog behind: the events that will fill partial batches come once the pending
-        # ones are answered, so they wait longer; a partial call now would be a call lost to the rate limit.
-        held = self._backpressure()
-        due = self.batcher.due(now - self._backpressure_hold_s if held else now)
-        if self._flush_when_idle and not held and not self.window and not self.gate.waiting and len(self.batcher):
-            # Any record to come must first spend a whole window in the window, longer than a partial batch
-            # waits: the batches could not grow, so they go now (the tail of a backlog, a quiet input).
-            due += self.batcher.drain()
-        if due:
-            self._outbox.extend(due)
+        self._wake_dispatch()
+
+    def _wake_dispatch(self) -> None:
+        if self.flow.ready:
             self._wake.set()
-
-    def _next_deadline(self) -> float | None:
-        """When the window or the batcher next has something due (a held batch's later time under backpressure)."""
-        batch_due = self.batcher.next_deadline()
-        if batch_due is not None and self._backpressure():
-            batch_due += self._backpressure_hold_s
-        deadlines = [d for d in (self.window.next_deadline(), batch_due) if d is not None]
-        return min(deadlines, default=None)
-
-    def _backpressure(self) -> bool:
-        wiring = self._wiring
-        return wiring is not None and wiring.source.paused and not self._draining
-
-    def _flush(self) -> None:
-        now = time.monotonic()
-        for record in self.window.drain():
-            self._admit(record, now)
-        self._outbox.extend(self.batcher.drain())
-        self._wake.set()
 
     async def _on_results(self, results: list[RecordResult]) -> None:
         if self._wiring is None:
@@ -303,28 +259,25 @@ class Service:
         await self._wiring.publisher.publish_results(results)
         now = time.monotonic()
         for result in results:
-            # Records the gate held back are admitted already: they go straight to their batch.
-            for ready in self.gate.complete(result.record):
-                self._enqueue(ready, now)
-        if self._draining:
-            self._flush()
+            self.flow.complete(result.record, now)
+        self._wake_dispatch()
 
     async def _dispatch(self, wiring: _Wiring) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._outbox:
-                await wiring.pool.submit(self._outbox.popleft())
+            while self.flow.ready:
+                await wiring.pool.submit(self.flow.take())
 
     async def _tick(self, _wiring: _Wiring) -> None:
         while True:
             self._heartbeat = time.monotonic()
             self._release(self._heartbeat)
-            if self._draining:
-                self._flush()
-            deadline = self._next_deadline()
+            deadline = self.flow.next_deadline(held=self._held())
             wait = TICK_S if deadline is None else min(TICK_S, deadline - time.monotonic())
             await asyncio.sleep(max(wait, 0.001))
+
+    # --- commits -----------------------------------------------------------------------------
 
     async def _commit_loop(self, wiring: _Wiring) -> None:
         interval = self.settings.service.commit_interval_ms / 1000
@@ -359,7 +312,8 @@ class Service:
         """Send what is open now, give the revoked partitions' work a moment to finish, commit it, let go."""
         if not partitions:
             return
-        self._flush()
+        self.flow.flush(time.monotonic())
+        self._wake_dispatch()
         deadline = time.monotonic() + self.settings.service.rebalance_drain_s
         # Polled under a deadline: results arrive from many tasks, and the deadline bounds the rebalance.
         while self.book.pending_in(partitions) and time.monotonic() < deadline:  # noqa: ASYNC110

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 
 class PipelineError(Exception):
-    """Root of every error the pipeline raises on purpose."""
+    """Root of every error the pipeline raises on purpose; `code` is Marketo's code for it, when it gave one."""
+
+    code: str | None = None
 
 
 class RetryableError(PipelineError):
-    """The same work may succeed later: retry with capped backoff (after `retry_after_s` when given)."""
+    """The same work may succeed later: retry with capped backoff (after `retry_after_s` when given).
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+    `reason` names the cause as a bounded metric label. `pauses_sending` says the cause is the client's, not
+    the call's (credentials, quota): every call waits until Marketo accepts us again, and none spends its
+    retry budget meanwhile.
+    """
+
+    reason: str = "retryable"
+    pauses_sending: bool = False
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        if reason is not None:
+            self.reason = reason
 
 
 class PermanentError(PipelineError):

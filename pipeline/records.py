@@ -205,3 +205,12 @@ class RecordResult:
     error: RecordError | None = None
     lead_data: dict[str, object] | None = None
     dead_letter: DeadLetterReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The records of one Marketo call, in the order they became ready."""
+
+    operation: Operation
+    records: tuple[Record, ...]
+    mobject_operation: SyncOperation | None = None

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.records import Operation, Record, SyncOperation
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """The records of one Marketo call, in the order they became ready."""
-
-    operation: Operation
-    records: tuple[Record, ...]
-    mobject_operation: SyncOperation | None = None
+from pipeline.records import Batch, Operation, Record, SyncOperation
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from pipeline.ingest.decode import lead_identities
+from pipeline.identity import lead_identities
 from pipeline.records import (
     Association,
     Attrib,

@@ -21,8 +21,7 @@ class TransportError(RetryableError):
     """The call did not get a usable answer: timeout, reset, HTTP error. `reason` is a bounded metric label."""
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason=reason)
 
 
 class CallRejectedError(PermanentError):

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from pipeline.errors import FatalError
-from pipeline.ingest.offsets import PartitionId
+from pipeline.offsets import PartitionId
 from pipeline.records import RawMessage, Source
 
 log = structlog.get_logger()

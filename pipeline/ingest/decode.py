@@ -7,7 +7,7 @@ from typing import Any, Final
 
 import orjson
 
-from pipeline.marketo.xmltext import find_unencodable
+from pipeline.identity import lead_key, mobject_key
 from pipeline.records import (
     Association,
     Attrib,
@@ -23,6 +23,7 @@ from pipeline.records import (
     SyncOperation,
     TypeAttrib,
 )
+from pipeline.xmltext import find_unencodable
 
 MAX_EVENT_BYTES: Final = 1024 * 1024
 MAX_VALUE_CHARS: Final = 65_536
@@ -129,33 +130,6 @@ def _lead(body: Mapping[str, Any]) -> Lead:
     return Lead(lead_id, email, fsp_id, fsp_type, cookie, _attributes(raw.get("attributes"), "lead.attributes"))
 
 
-def lead_key(lead: Lead, workspace: str | None) -> str:
-    """The precedence key: Id, then foreign id, then cookie, then trimmed lower-case Email (DESIGN 2.2)."""
-    if lead.id is not None:
-        key = f"id:{lead.id}"
-    elif lead.foreign_sys_person_id is not None and lead.foreign_sys_type is not None:
-        key = f"fsp:{lead.foreign_sys_type.value}:{lead.foreign_sys_person_id}"
-    elif lead.cookie is not None:
-        key = f"cookie:{lead.cookie}"
-    else:
-        key = f"email:{(lead.email or '').strip().lower()}"
-    return key if workspace is None else f"{key}|ws:{workspace}"
-
-
-def lead_identities(lead: Lead) -> frozenset[str]:
-    """Every identity value of a lead: records sharing one are never in one call nor in flight together."""
-    found = set()
-    if lead.id is not None:
-        found.add(f"id:{lead.id}")
-    if lead.foreign_sys_person_id is not None:
-        found.add(f"fsp:{lead.foreign_sys_type}:{lead.foreign_sys_person_id}")
-    if lead.cookie is not None:
-        found.add(f"cookie:{lead.cookie}")
-    if lead.email is not None:
-        found.add(f"email:{lead.email.strip().lower()}")
-    return frozenset(found)
-
-
 def _external_key(value: object, where: str) -> Attrib | None:
     if value is None:
         return None
@@ -235,15 +209,6 @@ def _mobject(body: Mapping[str, Any]) -> tuple[MObject, SyncOperation]:
     if mobj_type == "Program" and mobject.id is None:
         raise EventError("a Program is updated by its id: mobject.id is required")
     return mobject, operation
-
-
-def mobject_key(mobject: MObject, event_id: str) -> str:
-    """`mobj:<type>:<id or externalKey name=value>`; an object with neither is keyed by its event alone."""
-    if mobject.id is not None:
-        return f"mobj:{mobject.type}:{mobject.id}"
-    if mobject.external_key is not None:
-        return f"mobj:{mobject.type}:{mobject.external_key.name}={mobject.external_key.value}"
-    return f"mobj:{mobject.type}:event={event_id}"
 
 
 def decode_event(message: RawMessage) -> Event | InvalidEvent:

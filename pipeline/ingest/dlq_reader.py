@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 from pipeline.errors import FatalError
 from pipeline.ingest.admin import topic_partitions
 from pipeline.ingest.consumer import raw_message
-from pipeline.ingest.offsets import PartitionId
+from pipeline.offsets import PartitionId
 from pipeline.records import RawMessage
 
 

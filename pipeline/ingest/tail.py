@@ -1,11 +1,11 @@
-"""Reading topics from their current end: what watchers (the demo, operators' tools) need."""
+"""Reading topics without joining a group: from their current end (watchers) or from their beginning."""
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import Any, Self
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.ingest.admin import topic_partitions
 from pipeline.ingest.consumer import raw_message
@@ -13,12 +13,22 @@ from pipeline.records import RawMessage
 
 
 class TopicTail:
-    """Every message written to `topics` after the context was entered, without joining a group."""
+    """Every message written to `topics` after the context was entered (or since the beginning).
 
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+    Messages come in order per partition; `caught_up` says whether it has read up to the end each partition
+    had on entry.
+    """
+
+    def __init__(self, bootstrap: str, topics: list[str], *, from_beginning: bool = False) -> None:
         self._bootstrap = bootstrap
         self._topics = topics
-        self._consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._from_beginning = from_beginning
+        self._consumer: Any = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+        )
+        self._ends: dict[TopicPartition, int] = {}
         self._started = False
 
     async def __aenter__(self) -> Self:
@@ -26,9 +36,13 @@ class TopicTail:
         await self._consumer.start()
         self._started = True
         self._consumer.assign(partitions)
-        await self._consumer.seek_to_end(*partitions)
+        if self._from_beginning:
+            await self._consumer.seek_to_beginning(*partitions)
+        else:
+            await self._consumer.seek_to_end(*partitions)
         for partition in partitions:  # pin the positions now, before anything new is written
             await self._consumer.position(partition)
+        self._ends = await self._consumer.end_offsets(partitions)
         return self
 
     async def __aexit__(
@@ -42,3 +56,10 @@ class TopicTail:
         """What arrived since the last read."""
         batches = await self._consumer.getmany(timeout_ms=timeout_ms)
         return [raw_message(tp, record) for tp, records in batches.items() for record in records]
+
+    async def caught_up(self) -> bool:
+        """Whether every partition has been read up to the end it had when the context was entered."""
+        for tp, end in self._ends.items():
+            if await self._consumer.position(tp) < end:
+                return False
+        return True

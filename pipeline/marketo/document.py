@@ -14,6 +14,8 @@ DEFAULT_MAX_BYTES: Final = 16 * 1024 * 1024
 class ResponseError(RetryableError):
     """A reply that is not a usable SOAP document (malformed, hostile, or not what the call expects)."""
 
+    reason = "bad_response"
+
 
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(

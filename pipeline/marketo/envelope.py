@@ -17,8 +17,8 @@ from typing import Final
 from pipeline.errors import PermanentError
 from pipeline.marketo.namespace import MKTOWS, SOAP_ENV
 from pipeline.marketo.signing import AuthHeader, Credentials, sign_request
-from pipeline.marketo.xmltext import UnencodableTextError, escape_text, needs_escaping
 from pipeline.records import Association, Attrib, Lead, MObject, Operation, SyncOperation, TypeAttrib
+from pipeline.xmltext import UnencodableTextError, escape_text, needs_escaping
 
 MAX_LEADS_PER_CALL = 300
 MAX_MOBJECTS_PER_CALL = 100

@@ -96,16 +96,25 @@ class TransientFaultError(RetryableError):
 
     def __init__(self, fault: Fault) -> None:
         # An expired request only needs a fresh signature: no reason to wait.
-        super().__init__(f"Marketo fault {fault}", retry_after_s=0.0 if fault.code == "20016" else None)
+        super().__init__(
+            f"Marketo fault {fault}",
+            retry_after_s=0.0 if fault.code == "20016" else None,
+            reason=f"fault_{fault.code or 'unknown'}",
+        )
         self.fault = fault
+        self.code = fault.code
 
 
 class AccessFaultError(RetryableError):
     """Marketo refuses this client (access denied, bad credentials, daily quota): pause all sending."""
 
+    reason = "access_denied"
+    pauses_sending = True
+
     def __init__(self, fault: Fault) -> None:
         super().__init__(f"Marketo fault {fault}")
         self.fault = fault
+        self.code = fault.code
 
 
 class RejectedFaultError(PermanentError):
@@ -114,6 +123,7 @@ class RejectedFaultError(PermanentError):
     def __init__(self, fault: Fault) -> None:
         super().__init__(f"Marketo fault {fault}")
         self.fault = fault
+        self.code = fault.code
 
 
 MarketoFaultError = TransientFaultError | AccessFaultError | RejectedFaultError

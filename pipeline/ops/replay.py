@@ -13,10 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from pipeline.config import Settings
+from pipeline.contract import DLQ_PREFIX, DlqHeader
 from pipeline.ingest.dlq_reader import DeadLetterReader
-from pipeline.ingest.offsets import PartitionId
+from pipeline.offsets import PartitionId
 from pipeline.outcome.producer import KafkaSink
-from pipeline.outcome.publisher import DLQ_PREFIX
 from pipeline.records import DeadLetterReason, RawMessage
 
 
@@ -33,9 +33,9 @@ class ReplayFilter:
     def verdict(self, message: RawMessage) -> str:
         """`replay`, or why not: `other_reason`, `outside_window`, `max_replays`."""
         headers = dict(message.headers)
-        if self.reason is not None and headers.get("dlq.reason") != self.reason.value.encode():
+        if self.reason is not None and headers.get(DlqHeader.REASON) != self.reason.value.encode():
             return "other_reason"
-        failed_at = _moment(headers.get("dlq.failed_at"))
+        failed_at = _moment(headers.get(DlqHeader.FAILED_AT))
         if (self.since is not None and (failed_at is None or failed_at < self.since)) or (
             self.until is not None and (failed_at is None or failed_at >= self.until)
         ):
@@ -54,7 +54,7 @@ def _moment(value: bytes | None) -> datetime | None:
 
 def _replays(headers: dict[str, bytes]) -> int:
     try:
-        return int(headers.get("dlq.replays", b"0"))
+        return int(headers.get(DlqHeader.REPLAYS, b"0"))
     except ValueError:
         return 0
 
@@ -63,7 +63,7 @@ def replay_headers(message: RawMessage) -> list[tuple[str, bytes]]:
     """The original headers (no dlq.* context) and `dlq.replays` one higher: the next dead letter carries it on."""
     headers = dict(message.headers)
     kept = [(name, value) for name, value in message.headers if not name.startswith(DLQ_PREFIX)]
-    return [*kept, ("dlq.replays", str(_replays(headers) + 1).encode())]
+    return [*kept, (DlqHeader.REPLAYS, str(_replays(headers) + 1).encode())]
 
 
 def replay_group(settings: Settings, reason: DeadLetterReason | None) -> str:

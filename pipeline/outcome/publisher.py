@@ -12,12 +12,11 @@ import orjson
 import structlog
 from aiokafka.errors import KafkaError
 
+from pipeline.contract import DLQ_PREFIX, DlqHeader, ResultMessage
 from pipeline.errors import FatalError
-from pipeline.ingest.offsets import OffsetBook
 from pipeline.metrics import Metrics
+from pipeline.offsets import OffsetBook
 from pipeline.records import DeadLetterReason, Event, InvalidEvent, Operation, RawMessage, RecordResult
-
-DLQ_PREFIX = "dlq."
 
 log = structlog.get_logger()
 
@@ -54,25 +53,24 @@ def result_json(result: RecordResult, operation: Operation, completed_at: str) -
     """
     record = result.record
     events = record.events
-    return orjson.dumps(
-        {
-            "key": record.key,
-            "kind": record.kind,
-            "operation": operation,
-            "status": result.status,
-            "lead_id": result.lead_id,
-            "mobject_id": result.mobject_id,
-            "error": None if result.error is None else {"code": result.error.code, "message": result.error.message},
-            "attempts": result.attempts,
-            "lead": result.lead_data,
-            "event_ids": [event.event_id for event in events],
-            "sources": [
-                {"topic": source.topic, "partition": source.partition, "offset": source.offset}
-                for source in (event.message.source for event in events)
-            ],
-            "completed_at": completed_at,
-        }
-    )
+    message: ResultMessage = {
+        "key": record.key,
+        "kind": record.kind,
+        "operation": operation,
+        "status": result.status,
+        "lead_id": result.lead_id,
+        "mobject_id": result.mobject_id,
+        "error": None if result.error is None else {"code": result.error.code, "message": result.error.message},
+        "attempts": result.attempts,
+        "lead": result.lead_data,
+        "event_ids": [event.event_id for event in events],
+        "sources": [
+            {"topic": source.topic, "partition": source.partition, "offset": source.offset}
+            for source in (event.message.source for event in events)
+        ],
+        "completed_at": completed_at,
+    }
+    return orjson.dumps(message)
 
 
 def dead_letter_headers(
@@ -82,21 +80,21 @@ def dead_letter_headers(
     replays = b"0"
     kept = []
     for name, value in message.headers:
-        if name == "dlq.replays":
+        if name == DlqHeader.REPLAYS:
             replays = value
         elif not name.startswith(DLQ_PREFIX):
             kept.append((name, value))
     source = message.source
     return [
         *kept,
-        ("dlq.reason", reason.value.encode()),
-        ("dlq.error", error.encode()[:4096]),
-        ("dlq.source.topic", source.topic.encode()),
-        ("dlq.source.partition", str(source.partition).encode()),
-        ("dlq.source.offset", str(source.offset).encode()),
-        ("dlq.attempts", str(attempts).encode()),
-        ("dlq.failed_at", failed_at.encode()),
-        ("dlq.replays", replays),
+        (DlqHeader.REASON, reason.value.encode()),
+        (DlqHeader.ERROR, error.encode()[:4096]),
+        (DlqHeader.SOURCE_TOPIC, source.topic.encode()),
+        (DlqHeader.SOURCE_PARTITION, str(source.partition).encode()),
+        (DlqHeader.SOURCE_OFFSET, str(source.offset).encode()),
+        (DlqHeader.ATTEMPTS, str(attempts).encode()),
+        (DlqHeader.FAILED_AT, failed_at.encode()),
+        (DlqHeader.REPLAYS, replays),
     ]
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final, Self
 import orjson
 from aiohttp import web
 
+from pipeline.identity import identity_values, mobject_ref
 from pipeline.marketo.schema import WSDL_VERSION, wsdl_bytes
 from pipeline.marketo.signing import verify_signature
 from pipeline.records import Operation
@@ -60,20 +61,22 @@ class CallEntry:
 
 
 def _identities(call: SimRequest) -> tuple[str, ...]:
-    """The key values a call's records carry, spelled like the pipeline's identities."""
+    """The identity values a call's records carry, spelled as the pipeline spells them (pipeline.identity)."""
     found: list[str] = []
     for lead in call.leads:
-        if lead.id is not None:
-            found.append(f"id:{lead.id}")
-        if lead.foreign_sys_person_id is not None:
-            found.append(f"fsp:{lead.foreign_sys_type}:{lead.foreign_sys_person_id}")
-        if lead.email is not None:
-            found.append(f"email:{lead.email.strip().lower()}")
+        found += sorted(
+            identity_values(
+                lead_id=lead.id,
+                foreign_sys_type=lead.foreign_sys_type,
+                foreign_sys_person_id=lead.foreign_sys_person_id,
+                cookie=None,
+                email=lead.email,
+            )
+        )
     if call.cookie is not None:
         found.append(f"cookie:{call.cookie}")
     for mobject in call.mobjects:
-        ref = str(mobject.id) if mobject.id is not None else "=".join(mobject.external_key or ("", ""))
-        found.append(f"mobj:{mobject.type}:{ref}")
+        found.append(mobject_ref(mobject.type, mobject.id, mobject.external_key) or f"mobj:{mobject.type}:")
     return tuple(found)
 
 

@@ -74,14 +74,14 @@ class SimSettings:
         return shown
 
 
-_LIMIT_FIELDS: Final = (
+LIMIT_FIELDS: Final = (
     "calls_per_20s",
     "max_concurrency",
     "daily_quota",
     "max_leads_per_call",
     "max_mobjects_per_call",
 )
-_DURATION_FIELDS: Final = ("latency_ms", "latency_jitter_ms", "timeout_hold_s", "request_ttl_s")
+DURATION_FIELDS: Final = ("latency_ms", "latency_jitter_ms", "timeout_hold_s", "request_ttl_s")
 
 
 def _limit(name: str, value: object) -> int | None:
@@ -181,8 +181,8 @@ def _faults(name: str, value: object) -> tuple[FaultSpec, ...]:
 
 
 _PARSERS: Final[dict[str, Any]] = {
-    **dict.fromkeys(_LIMIT_FIELDS, _limit),
-    **dict.fromkeys(_DURATION_FIELDS, _duration),
+    **dict.fromkeys(LIMIT_FIELDS, _limit),
+    **dict.fromkeys(DURATION_FIELDS, _duration),
     "auth": _flag,
     "validate": _flag,
     "user_id": _credential,

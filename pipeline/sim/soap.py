@@ -16,10 +16,10 @@ from pipeline.marketo.fault import FAULT_TEXT
 from pipeline.marketo.namespace import MKTOWS, SOAP_ENV, XSI
 from pipeline.marketo.schema import types_schema
 from pipeline.marketo.signing import AuthHeader
-from pipeline.marketo.xmltext import escape_text
 from pipeline.records import Operation
 from pipeline.sim.leads import LeadInput
 from pipeline.sim.mobjects import MObjectInput, MObjectOutcome
+from pipeline.xmltext import escape_text
 
 MAX_REQUEST_BYTES: Final = 32 * 1024 * 1024
 _OPERATIONS: Final = {f"{{{MKTOWS}}}params{op.value[0].upper()}{op.value[1:]}": op for op in Operation}
@@ -162,8 +162,8 @@ def _headers(envelope: etree._Element) -> tuple[AuthHeader | None, str | None]:
     return auth, workspace
 
 
-def parse_request(data: bytes, *, validate: bool = True) -> SimRequest:
-    """Read a call; raises SoapFaultError with 20012 (not understood), 20017 (invalid) or 20019 (unsupported)."""
+def _payload(data: bytes) -> tuple[etree._Element, etree._Element, Operation]:
+    """The envelope, its body's call element and the call; raises SoapFaultError when there is none."""
     try:
         envelope = parse_document(data, max_bytes=MAX_REQUEST_BYTES)
     except ResponseError as exc:
@@ -177,6 +177,12 @@ def parse_request(data: bytes, *, validate: bool = True) -> SimRequest:
     operation = _OPERATIONS.get(etree.QName(payload).text)
     if operation is None:
         raise SoapFaultError("20019", f"Unsupported operation: {etree.QName(payload).localname}")
+    return envelope, payload, operation
+
+
+def parse_request(data: bytes, *, validate: bool = True) -> SimRequest:
+    """Read a call; raises SoapFaultError with 20012 (not understood), 20017 (invalid) or 20019 (unsupported)."""
+    envelope, payload, operation = _payload(data)
     auth, workspace = _headers(envelope)
     if validate and not types_schema().validate(payload):
         error = types_schema().error_log.last_error

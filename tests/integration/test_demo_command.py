@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.kafka import Topics, free_port
+from devkit.kafka import Topics, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import RunningService, ServiceProcess, SimClient, pipeline_settings
-from tests.integration.kafka import Topics, committed, events, publish, read_all, wait_for
+from devkit.kafka import Topics, committed, publish, read_all, wait_for
+from devkit.results import read_results
+from devkit.service import RunningService, ServiceProcess
+from devkit.simulator import SimClient
+from tests.integration.conftest import pipeline_settings
+from tests.integration.helpers import events
 
 pytestmark = pytest.mark.integration
 EVENTS = 3000
@@ -30,7 +34,7 @@ def bodies() -> list[dict[str, Any]]:
 
 async def answered(bootstrap: str, topics: Topics) -> Counter[str]:
     """How many results each event id has."""
-    return Counter(e for r in (await read_all(bootstrap, topics.results)).values for e in r["event_ids"])
+    return (await read_results(bootstrap, topics)).answered
 
 
 async def wait_answered(bootstrap: str, topics: Topics, at_least: int) -> Counter[str]:

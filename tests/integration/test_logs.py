@@ -12,9 +12,12 @@ import orjson
 import pytest
 import structlog
 
+from devkit.kafka import Topics, publish, read_all, wait_for
+from devkit.service import RunningService
+from devkit.simulator import SimClient
 from pipeline.logs import configure_logging
-from tests.integration.conftest import CREDENTIALS, RunningService, SimClient, pipeline_settings
-from tests.integration.kafka import Topics, events, publish, read_all, wait_for
+from tests.integration.conftest import CREDENTIALS, pipeline_settings
+from tests.integration.helpers import events
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,11 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.integration.conftest import RunningService, SimClient, pipeline_settings
-from tests.integration.kafka import ROOT, Topics, events, free_port, publish, wait_for
+from devkit.kafka import ROOT, Topics, free_port, publish, wait_for
+from devkit.service import RunningService
+from devkit.simulator import SimClient
+from tests.integration.conftest import pipeline_settings
+from tests.integration.helpers import events
 
 pytestmark = pytest.mark.integration
 

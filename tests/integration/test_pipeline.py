@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import CREDENTIALS, RunningService, SimClient, pipeline_settings
-from tests.integration.kafka import Topics, committed, events, publish, read_all, wait_for
+from devkit.kafka import Topics, committed, publish, read_all, wait_for
+from devkit.service import RunningService
+from devkit.simulator import SimClient
+from pipeline.contract import DlqHeader
+from tests.integration.conftest import CREDENTIALS, pipeline_settings
+from tests.integration.helpers import events
 
 pytestmark = pytest.mark.integration
 
@@ -148,15 +152,15 @@ async def test_malformed_events_are_dead_lettered_with_reasons_and_the_partition
         metrics = await _text(f"{running.ops_url}/metrics")
     assert sorted(dlq.raw) == sorted(INVALID)  # the original bytes, unchanged
     assert sorted(k or b"" for k in dlq.keys) == sorted(f"bad-{n}".encode() for n in range(len(INVALID)))
-    reasons = Counter(h["dlq.reason"] for h in dlq.headers)
+    reasons = Counter(h[DlqHeader.REASON] for h in dlq.headers)
     assert reasons == {b"invalid_json": 2, b"invalid_event": 4}
     for headers in dlq.headers:
-        assert headers["dlq.source.topic"] == topics.input.encode()
-        assert int(headers["dlq.source.offset"]) >= 0
-        assert headers["dlq.error"]
-        assert headers["dlq.attempts"] == b"0"
-        assert headers["dlq.replays"] == b"0"
-        assert headers["dlq.failed_at"].endswith(b"Z")
+        assert headers[DlqHeader.SOURCE_TOPIC] == topics.input.encode()
+        assert int(headers[DlqHeader.SOURCE_OFFSET]) >= 0
+        assert headers[DlqHeader.ERROR]
+        assert headers[DlqHeader.ATTEMPTS] == b"0"
+        assert headers[DlqHeader.REPLAYS] == b"0"
+        assert headers[DlqHeader.FAILED_AT].endswith(b"Z")
         assert headers["trace-id"] == b"abc"
     assert 'marketo_pipeline_events_invalid_total{reason="invalid_json"} 2.0' in metrics
     assert sum((await committed(kafka_bootstrap, topics.group)).values()) == len(messages)
@@ -195,7 +199,7 @@ async def test_a_poison_attribute_fails_only_its_record(kafka_bootstrap: str, to
     assert failed[0]["error"]["code"] == "20105"
     assert Counter(r["status"] for r in results)["CREATED"] == 299
     assert len(dlq.raw) == 1
-    assert dlq.headers[0]["dlq.reason"] == b"marketo_rejected"
+    assert dlq.headers[0][DlqHeader.REASON] == b"marketo_rejected"
     assert "evt-137" in dlq.raw[0].decode()
     assert len((await sim.admin("leads"))["leads"]) == 299
 
@@ -294,6 +298,6 @@ async def test_a_spent_retry_budget_fails_the_record_as_retries_exhausted(
     assert by_event["evt-1"]["status"] == "CREATED"
     assert (by_event["evt-cookie"]["status"], by_event["evt-cookie"]["attempts"]) == ("FAILED", 3)
     assert "retries exhausted after 3 attempts" in by_event["evt-cookie"]["error"]["message"]
-    assert [h["dlq.reason"] for h in dlq.headers] == [b"retries_exhausted"]
-    assert dlq.headers[0]["dlq.attempts"] == b"3"
+    assert [h[DlqHeader.REASON] for h in dlq.headers] == [b"retries_exhausted"]
+    assert dlq.headers[0][DlqHeader.ATTEMPTS] == b"3"
     assert (await sim.admin("stats"))["calls"]["syncLead"] == 3

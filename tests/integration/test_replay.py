@@ -8,11 +8,15 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.kafka import Topics, publish, read_all, wait_for
+from devkit.service import RunningService
+from devkit.simulator import SimClient
 from pipeline.config import Settings
+from pipeline.contract import DlqHeader
 from pipeline.ops.replay import ReplayFilter, replay
 from pipeline.records import DeadLetterReason
-from tests.integration.conftest import RunningService, SimClient, pipeline_settings
-from tests.integration.kafka import Topics, events, publish, read_all, wait_for
+from tests.integration.conftest import pipeline_settings
+from tests.integration.helpers import events
 
 pytestmark = pytest.mark.integration
 
@@ -21,10 +25,10 @@ def _letter(n: int, reason: str, failed_at: str, replays: int = 0) -> tuple[byte
     value = orjson.dumps({"event_id": f"evt-{n}", "lead": {"Email": f"r{n}@example.com"}})
     headers = [
         ("origin", b"crm"),
-        ("dlq.reason", reason.encode()),
-        ("dlq.error", b"x"),
-        ("dlq.failed_at", failed_at.encode()),
-        ("dlq.replays", str(replays).encode()),
+        (DlqHeader.REASON, reason.encode()),
+        (DlqHeader.ERROR, b"x"),
+        (DlqHeader.FAILED_AT, failed_at.encode()),
+        (DlqHeader.REPLAYS, str(replays).encode()),
     ]
     return f"email:r{n}@example.com".encode(), value, headers
 
@@ -73,9 +77,9 @@ async def test_replay_filters_counts_and_keeps_its_position(kafka_bootstrap: str
     replayed = await read_all(kafka_bootstrap, topics.input)
     assert sorted(v["event_id"] for v in replayed.values) == ["evt-2", "evt-5"]
     for headers in replayed.headers:
-        assert headers["dlq.replays"] == b"1"
+        assert headers[DlqHeader.REPLAYS] == b"1"
         assert headers["origin"] == b"crm"
-        assert "dlq.reason" not in headers
+        assert DlqHeader.REASON not in headers
     assert sorted(key or b"" for key in replayed.keys) == [b"email:r2@example.com", b"email:r5@example.com"]
 
     again = await replay(settings, rules, dry_run=False)
@@ -114,12 +118,12 @@ async def test_a_fixed_dead_letter_flows_through_the_pipeline_and_a_hopeless_one
     async with RunningService(settings):
         await publish(kafka_bootstrap, topics.input, events(bodies))
         first = await wait_for(lambda: letters(1), what="the rejected event's dead letter")
-        assert first.headers[0]["dlq.reason"] == b"marketo_rejected"
+        assert first.headers[0][DlqHeader.REASON] == b"marketo_rejected"
 
         # Replayed while Marketo still refuses the field: it fails again, with dlq.replays 1.
         assert (await replay(settings, ReplayFilter(max_replays=1), dry_run=False))["replay"] == 1
         second = await wait_for(lambda: letters(2), what="the second dead letter")
-        assert second.headers[1]["dlq.replays"] == b"1"
+        assert second.headers[1][DlqHeader.REPLAYS] == b"1"
         # Replayed max-replays times already: skipped, not looped.
         assert (await replay(settings, ReplayFilter(max_replays=1), dry_run=False)) == {"max_replays": 1}
 

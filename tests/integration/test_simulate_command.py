@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.kafka import free_port
+from devkit.kafka import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -7,6 +7,7 @@ import aiohttp
 import pytest
 from lxml import etree
 
+from devkit.simulator import SimClient
 from pipeline.marketo.document import ResponseError
 from pipeline.marketo.envelope import (
     render_envelope,
@@ -18,7 +19,7 @@ from pipeline.marketo.fault import AccessFaultError, RejectedFaultError, Transie
 from pipeline.marketo.response import RecordOutcome, parse_reply
 from pipeline.marketo.signing import Credentials, sign_request
 from pipeline.records import Attrib, Lead, MObject, Operation, RecordStatus, SyncOperation, TypeAttrib
-from tests.integration.conftest import CREDENTIALS, SimClient
+from tests.integration.conftest import CREDENTIALS
 
 pytestmark = pytest.mark.integration
 
@@ -258,21 +259,21 @@ async def test_concurrent_calls_leave_consistent_state(sim: SimClient) -> None:
 
 
 async def test_the_wsdl_is_served_with_this_address(sim: SimClient) -> None:
-    async with sim.session.get(f"{sim.server.endpoint}?WSDL") as response:
+    async with sim.session.get(f"{sim.endpoint}?WSDL") as response:
         assert response.status == 200
         wsdl = etree.fromstring(await response.read())
     address = wsdl.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
     assert address is not None
-    assert address.get("location") == sim.server.endpoint
-    async with sim.session.get(sim.server.endpoint) as response:
+    assert address.get("location") == sim.endpoint
+    async with sim.session.get(sim.endpoint) as response:
         assert response.status == 405
 
 
 async def test_config_errors_are_explained_and_reset_forgets_state(sim: SimClient) -> None:
-    async with sim.session.post(f"{sim.server.base_url}/_sim/config", json={"calls_per_20s": -1}) as response:
+    async with sim.session.post(f"{sim.base_url}/_sim/config", json={"calls_per_20s": -1}) as response:
         assert response.status == 400
         assert "calls_per_20s" in (await response.json())["error"]
-    async with sim.session.post(f"{sim.server.base_url}/_sim/config", data=b"{") as response:
+    async with sim.session.post(f"{sim.base_url}/_sim/config", data=b"{") as response:
         assert response.status == 400
     shown = await sim.configure(latency_ms=1)
     assert shown["latency_ms"] == 1

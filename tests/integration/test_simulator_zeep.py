@@ -11,8 +11,9 @@ from zeep import Client
 from zeep.exceptions import Fault
 from zeep.plugins import HistoryPlugin
 
+from devkit.simulator import SimClient
 from pipeline.marketo.signing import sign_request
-from tests.integration.conftest import CREDENTIALS, SimClient
+from tests.integration.conftest import CREDENTIALS
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ async def test_zeep_drives_all_three_operations(sim: SimClient) -> None:
     await sim.configure(workspaces={"Default": "Default", "EMEA": "EMEA Primary"})
 
     def calls() -> dict[str, Any]:
-        zeep = ZeepMarketo(f"{sim.server.endpoint}?WSDL")
+        zeep = ZeepMarketo(f"{sim.endpoint}?WSDL")
         service = zeep.client.service
         many = service.syncMultipleLeads(
             leadRecordList={
@@ -141,7 +142,7 @@ async def test_zeep_sees_marketo_faults(sim: SimClient) -> None:
     await sim.configure(lead_fields=["FirstName"])
 
     def call() -> Fault:
-        zeep = ZeepMarketo(f"{sim.server.endpoint}?WSDL")
+        zeep = ZeepMarketo(f"{sim.endpoint}?WSDL")
         try:
             zeep.client.service.syncMultipleLeads(
                 leadRecordList={

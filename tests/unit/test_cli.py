@@ -2,13 +2,19 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cli import build_parser, main, simulator_settings
+from pipeline.cli import build_parser, main
 from pipeline.config import Settings
+from pipeline.sim.command import simulator_settings
 from pipeline.sim.settings import FaultSpec
 
 
 def _settings(*argv: str) -> object:
-    return simulator_settings(build_parser().parse_args(["simulate", *argv]), Settings())
+    marketo = Settings().marketo
+    return simulator_settings(
+        build_parser().parse_args(["simulate", *argv]),
+        user_id=marketo.user_id,
+        secret_key=marketo.secret_key.get_secret_value(),
+    )
 
 
 def test_simulate_defaults_take_the_service_credentials_and_leave_limits_off() -> None:

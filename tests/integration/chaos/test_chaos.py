@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import warnings
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,13 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.errors import NonInteractiveExampleWarning
 
-from tests.integration.conftest import ServiceProcess, SimClient, pipeline_settings
-from tests.integration.kafka import Broker, Topics, create_topics, events, publish, read_all, wait_for
+from devkit.kafka import Broker, Topics, create_topics, publish, read_all, wait_for
+from devkit.results import read_results
+from devkit.service import ServiceProcess
+from devkit.simulator import SimClient
+from pipeline.contract import DlqHeader
+from tests.integration.conftest import pipeline_settings
+from tests.integration.helpers import events
 
 pytestmark = pytest.mark.integration
 FULL = os.environ.get("CHAOS_SCALE", "short") == "full"
@@ -46,16 +50,15 @@ def load(count: int, *, poison_every: int | None = None) -> list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
-class Tally:
+class Account:
     lost: int
     duplicated: int
     dead_lettered: int
 
 
-async def account(name: str, bootstrap: str, topics: Topics, bodies: list[dict[str, Any]]) -> Tally:
+async def account(name: str, bootstrap: str, topics: Topics, bodies: list[dict[str, Any]]) -> Account:
     """Every event must have a result or a dead letter; count what had more than one."""
-    results = (await read_all(bootstrap, topics.results)).values
-    answers = Counter(event for result in results for event in result["event_ids"])
+    tally = await read_results(bootstrap, topics)
     dead = await read_all(bootstrap, topics.dlq, json_values=False)
     dead_ids = set()
     for raw in dead.raw:
@@ -64,15 +67,15 @@ async def account(name: str, bootstrap: str, topics: Topics, bodies: list[dict[s
         except (orjson.JSONDecodeError, AttributeError):
             continue
     expected = {body["event_id"] for body in bodies}
-    tally = Tally(
-        lost=len(expected - set(answers) - dead_ids),
-        duplicated=sum(count - 1 for count in answers.values() if count > 1),
+    counted = Account(
+        lost=len(expected - set(tally.answered) - dead_ids),
+        duplicated=tally.duplicated,
         dead_lettered=len(dead.raw),
     )
     print(
-        f"\nchaos {name}: {len(expected)} events: lost {tally.lost}, duplicated {tally.duplicated}, dead-lettered {tally.dead_lettered}"
+        f"\nchaos {name}: {len(expected)} events: lost {counted.lost}, duplicated {counted.duplicated}, dead-lettered {counted.dead_lettered}"
     )
-    return tally
+    return counted
 
 
 async def order_kept(sim: SimClient, bodies: list[dict[str, Any]], skip: frozenset[str] = frozenset()) -> None:
@@ -87,8 +90,7 @@ async def order_kept(sim: SimClient, bodies: list[dict[str, Any]], skip: frozens
 
 
 async def answered(bootstrap: str, topics: Topics) -> int:
-    values = (await read_all(bootstrap, topics.results)).values
-    return len({event for result in values for event in result["event_ids"]})
+    return len((await read_results(bootstrap, topics)).answered)
 
 
 async def test_the_service_killed_five_times_loses_nothing(
@@ -313,7 +315,7 @@ async def test_ten_thousand_fuzzed_malformed_events_leave_the_service_up(
     dead = await read_all(kafka_bootstrap, topics.dlq, json_values=False)
     assert tally.lost == 0
     assert len(dead.raw) == count
-    assert {h["dlq.reason"] for h in dead.headers} <= {b"invalid_json", b"invalid_event"}
+    assert {h[DlqHeader.REASON] for h in dead.headers} <= {b"invalid_json", b"invalid_event"}
 
 
 async def test_three_instances_one_killed_one_added_keep_per_lead_order(

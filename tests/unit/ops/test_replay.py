@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline.contract import DlqHeader
 from pipeline.ops.replay import ReplayFilter, replay_headers
 from pipeline.records import DeadLetterReason, RawMessage, Source
 
@@ -13,10 +14,10 @@ def dead_letter(
 ) -> RawMessage:
     headers = (
         ("trace", b"t-1"),
-        ("dlq.reason", reason.encode()),
-        ("dlq.error", b"boom"),
-        ("dlq.failed_at", failed_at.encode()),
-        ("dlq.replays", replays.encode()),
+        (DlqHeader.REASON, reason.encode()),
+        (DlqHeader.ERROR, b"boom"),
+        (DlqHeader.FAILED_AT, failed_at.encode()),
+        (DlqHeader.REPLAYS, replays.encode()),
     )
     return RawMessage(Source("leads.dlq", 0, 5), b"k", b"v", headers)
 
@@ -43,4 +44,4 @@ def test_verdicts(rules: ReplayFilter, message: RawMessage, verdict: str) -> Non
 
 
 def test_a_replayed_event_keeps_its_headers_and_counts_one_more_replay() -> None:
-    assert replay_headers(dead_letter(replays="2")) == [("trace", b"t-1"), ("dlq.replays", b"3")]
+    assert replay_headers(dead_letter(replays="2")) == [("trace", b"t-1"), (DlqHeader.REPLAYS, b"3")]

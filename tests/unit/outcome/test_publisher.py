@@ -4,11 +4,13 @@ import asyncio
 from typing import Any
 
 import orjson
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from pipeline.contract import DlqHeader
 from pipeline.dedupe.window import DedupeWindow
 from pipeline.ingest.decode import decode_event
-from pipeline.ingest.offsets import OffsetBook
 from pipeline.metrics import Metrics
+from pipeline.offsets import OffsetBook
 from pipeline.outcome.publisher import OutcomePublisher
 from pipeline.records import (
     DeadLetterReason,
@@ -23,8 +25,20 @@ from pipeline.records import (
 
 
 class RecordingSink:
+    """Records what is sent, after passing it through the Kafka client's own record builder, which is strict
+    about types (a header name must be a `str` exactly), as the real producer is."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
+        self._builder = DefaultRecordBatchBuilder(
+            magic=2,
+            compression_type=0,
+            is_transactional=0,
+            producer_id=-1,
+            producer_epoch=-1,
+            base_sequence=-1,
+            batch_size=1 << 24,
+        )
 
     async def send_many(
         self,
@@ -36,6 +50,7 @@ class RecordingSink:
         del read_from
         futures = []
         for key, value, headers in messages:
+            self._builder.append(len(self.sent), timestamp=None, key=key, value=value, headers=headers or [])
             self.sent.append((topic, key, value, dict(headers or [])))
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             future.set_result(None)
@@ -51,7 +66,11 @@ def _record(*offsets: int) -> tuple[Record, OffsetBook]:
             {"event_id": f"evt-{offset}", "lead": {"Email": "ada@example.com", "attributes": {"N": offset}}}
         )
         message = RawMessage(
-            Source("in", 2, offset), b"email:ada@example.com", value, (("dlq.replays", b"1"), ("trace", b"t")), 1_000
+            Source("in", 2, offset),
+            b"email:ada@example.com",
+            value,
+            ((DlqHeader.REPLAYS, b"1"), ("trace", b"t")),
+            1_000,
         )
         book.consumed(message.source)
         event = decode_event(message)
@@ -115,14 +134,14 @@ async def test_a_failed_record_dead_letters_each_event_with_its_context() -> Non
     letters = [s for s in sink.sent if s[0] == "dlq"]
     assert [orjson.loads(v or b"")["event_id"] for _, _, v, _ in letters] == ["evt-5", "evt-6"]
     headers = letters[1][3]
-    assert headers["dlq.reason"] == b"marketo_rejected"
-    assert headers["dlq.error"] == b"unknown field"
-    assert (headers["dlq.source.topic"], headers["dlq.source.partition"], headers["dlq.source.offset"]) == (
+    assert headers[DlqHeader.REASON] == b"marketo_rejected"
+    assert headers[DlqHeader.ERROR] == b"unknown field"
+    assert (headers[DlqHeader.SOURCE_TOPIC], headers[DlqHeader.SOURCE_PARTITION], headers[DlqHeader.SOURCE_OFFSET]) == (
         b"in",
         b"2",
         b"6",
     )
-    assert headers["dlq.attempts"] == b"3"
-    assert headers["dlq.replays"] == b"1"  # carried over from a replayed event
+    assert headers[DlqHeader.ATTEMPTS] == b"3"
+    assert headers[DlqHeader.REPLAYS] == b"1"  # carried over from a replayed event
     assert headers["trace"] == b"t"
     assert book.pending == 0

@@ -4,20 +4,19 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.batch.batcher import Batch
 from pipeline.dedupe.window import DedupeWindow
 from pipeline.deliver.access import AccessGate
 from pipeline.deliver.client import TransportError
+from pipeline.deliver.delivery import BatchDelivery, DeliverPolicy
 from pipeline.deliver.governor import RateGovernor
-from pipeline.deliver.pool import BatchDelivery, DeliverPolicy
 from pipeline.marketo.envelope import SoapRequest
 from pipeline.marketo.fault import AccessFaultError, Fault, RejectedFaultError, TransientFaultError
 from pipeline.marketo.response import RecordOutcome
 from pipeline.metrics import Metrics
-from pipeline.records import DeadLetterReason, Operation, Record, RecordStatus
+from pipeline.records import Batch, DeadLetterReason, Operation, Record, RecordStatus
 from tests.unit.events import lead_event
 
-POLICY = DeliverPolicy(max_attempts=4, backoff_base_s=0.0001, backoff_max_s=0.0001, access_retry_s=0.0001)
+POLICY = DeliverPolicy(max_attempts=4, backoff_base_s=0.0001, backoff_max_s=0.0001)
 Behaviour = Callable[[SoapRequest, int], list[RecordOutcome]]
 
 
@@ -63,7 +62,7 @@ def leads(count: int, poisoned: frozenset[int] = frozenset({7})) -> list[Record]
 def delivery(caller: ScriptedMarketo, access: AccessGate | None = None) -> tuple[BatchDelivery, Metrics]:
     metrics = Metrics()
     governor = RateGovernor(calls_per_window=10_000, daily_quota=1_000_000)
-    return BatchDelivery(caller, governor, access or AccessGate(), POLICY, metrics), metrics
+    return BatchDelivery(caller, governor, access or AccessGate(retry_s=0.0001), POLICY, metrics), metrics
 
 
 def batch(records: list[Record]) -> Batch:
@@ -161,7 +160,7 @@ async def test_unknown_fields_no_record_carries_fall_back_to_splitting() -> None
 
 
 async def test_credentials_refused_pause_without_spending_the_budget_or_dead_lettering() -> None:
-    access = AccessGate()
+    access = AccessGate(retry_s=0.0001)
     seen_closed = []
 
     def refused(request: SoapRequest, expected: int) -> list[RecordOutcome]:

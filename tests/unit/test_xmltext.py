@@ -5,7 +5,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.marketo.xmltext import UnencodableTextError, escape_text, needs_escaping
+from pipeline.xmltext import UnencodableTextError, escape_text, needs_escaping
 
 # XML 1.0's Char production, written out independently of the module under test.
 _XML_CHAR = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")

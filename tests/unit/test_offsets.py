@@ -5,7 +5,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.ingest.offsets import OffsetBook, PartitionOffsets
+from pipeline.offsets import OffsetBook, PartitionOffsets
 from pipeline.records import Source
 
 

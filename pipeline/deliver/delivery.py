@@ -1,0 +1,235 @@
+"""Taking one batch to its end: retries with backoff, the governor, pauses for access faults, splits to pin rejections.
+
+What an error means is carried by the error (pipeline.errors): a RetryableError is tried again after a backoff,
+or, when it `pauses_sending`, pauses every call at the access gate without spending the call's budget; a
+PermanentError rejects the call as it is, and the split policy (deliver.split) says which records fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from pipeline.deliver.access import AccessGate
+from pipeline.deliver.backoff import backoff_s
+from pipeline.deliver.governor import RateGovernor
+from pipeline.deliver.request import build_request
+from pipeline.deliver.split import split_rejected
+from pipeline.errors import PermanentError, RetryableError
+from pipeline.marketo.envelope import SoapRequest, UnencodableRecordError
+from pipeline.marketo.response import RecordOutcome
+from pipeline.metrics import Metrics
+from pipeline.records import (
+    Batch,
+    DeadLetterReason,
+    Operation,
+    Record,
+    RecordError,
+    RecordResult,
+    RecordStatus,
+    SyncOperation,
+)
+
+log = structlog.get_logger()
+
+
+class Caller(Protocol):
+    """One attempt of one call (MarketoClient, or a stand-in in unit tests)."""
+
+    async def call(self, request: SoapRequest, *, expected: int) -> list[RecordOutcome]:
+        """Outcomes for `expected` records, or the classified error."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverPolicy:
+    """How hard to try."""
+
+    max_attempts: int
+    backoff_base_s: float
+    backoff_max_s: float
+    dedup_enabled: bool = True
+
+
+class RetriesExhaustedError(PermanentError):
+    """The call failed `attempts` times for transient reasons; `last` is the last of them."""
+
+    def __init__(self, attempts: int, last: RetryableError) -> None:
+        super().__init__(f"retries exhausted after {attempts} attempts: {last}")
+        self.attempts = attempts
+        self.last = last
+        self.code = last.code
+
+
+class BatchRejectedError(PermanentError):
+    """Marketo rejected the call as a whole, after `attempts` attempts; `message` says why."""
+
+    def __init__(self, attempts: int, cause: PermanentError) -> None:
+        super().__init__(str(cause))
+        self.attempts = attempts
+        self.code = cause.code
+        self.message = str(cause)
+
+
+def outcome_result(record: Record, outcome: RecordOutcome, attempts: int) -> RecordResult:
+    """The result of `record` as Marketo's reply gave it; a FAILED one is dead-lettered as rejected."""
+    if outcome.status is not RecordStatus.FAILED:
+        return RecordResult(record, outcome.status, attempts, outcome.lead_id, outcome.mobject_id, None, outcome.lead)
+    return RecordResult(
+        record=record,
+        status=outcome.status,
+        attempts=attempts,
+        lead_id=outcome.lead_id,
+        mobject_id=outcome.mobject_id,
+        error=RecordError(outcome.error_code, outcome.error or "Marketo reported FAILED"),
+        lead_data=outcome.lead,
+        dead_letter=DeadLetterReason.MARKETO_REJECTED,
+    )
+
+
+def failed_result(
+    record: Record, reason: DeadLetterReason, attempts: int, code: str | None, message: str
+) -> RecordResult:
+    """A FAILED result that dead-letters the record's events for `reason`."""
+    return RecordResult(record, RecordStatus.FAILED, attempts, error=RecordError(code, message), dead_letter=reason)
+
+
+class BatchDelivery:
+    """Takes one batch to its end: a result for every record, whatever Marketo does."""
+
+    def __init__(
+        self, caller: Caller, governor: RateGovernor, access: AccessGate, policy: DeliverPolicy, metrics: Metrics
+    ) -> None:
+        self._caller = caller
+        self._governor = governor
+        self._access = access
+        self._policy = policy
+        self._metrics = metrics
+
+    async def deliver(self, batch: Batch) -> list[RecordResult]:
+        """Results for every record of `batch`, in no particular order."""
+        return await self._deliver(batch.operation, batch.records, batch.mobject_operation, prior_attempts=0)
+
+    async def _deliver(
+        self,
+        operation: Operation,
+        records: Sequence[Record],
+        mobject_operation: SyncOperation | None,
+        *,
+        prior_attempts: int,
+    ) -> list[RecordResult]:
+        request, sendable, results = self._encode(operation, records, mobject_operation, prior_attempts)
+        if request is None:
+            return results
+        self._metrics.batch_records.labels(operation.value).observe(len(sendable))
+        try:
+            outcomes, attempts = await self._send(request, len(sendable))
+        except RetriesExhaustedError as exc:
+            attempts = prior_attempts + exc.attempts
+            reason = DeadLetterReason.RETRIES_EXHAUSTED
+            return results + [failed_result(r, reason, attempts, exc.code, str(exc)) for r in sendable]
+        except BatchRejectedError as exc:
+            attempts = prior_attempts + exc.attempts
+            return results + await self._after_rejection(operation, sendable, mobject_operation, exc, attempts)
+        attempts = prior_attempts + attempts
+        return results + [outcome_result(r, o, attempts) for r, o in zip(sendable, outcomes, strict=True)]
+
+    def _encode(
+        self, operation: Operation, records: Sequence[Record], mobject_operation: SyncOperation | None, attempts: int
+    ) -> tuple[SoapRequest | None, list[Record], list[RecordResult]]:
+        """The call's body and the records it carries; a record XML cannot carry fails alone, never the call."""
+        sendable = list(records)
+        failed: list[RecordResult] = []
+        while sendable:
+            try:
+                request = build_request(
+                    operation, sendable, mobject_operation, dedup_enabled=self._policy.dedup_enabled
+                )
+            except UnencodableRecordError as exc:  # validation at ingest should have caught it
+                bad = sendable.pop(exc.index)
+                failed.append(failed_result(bad, DeadLetterReason.INVALID_EVENT, attempts, None, str(exc)))
+                continue
+            return request, sendable, failed
+        return None, sendable, failed
+
+    async def _after_rejection(
+        self,
+        operation: Operation,
+        records: list[Record],
+        mobject_operation: SyncOperation | None,
+        rejection: BatchRejectedError,
+        attempts: int,
+    ) -> list[RecordResult]:
+        """Fail the records the rejection is pinned on; send the others again, as the split policy says."""
+        split = split_rejected(records, rejection.code, rejection.message)
+        if split.failing and split.again:
+            log.info("batch_unknown_fields", operation=operation.value, records=len(records), failed=len(split.failing))
+        elif split.again:
+            log.info("batch_split", operation=operation.value, records=len(records), code=rejection.code)
+        reason = DeadLetterReason.MARKETO_REJECTED
+        results = [failed_result(r, reason, attempts, rejection.code, rejection.message) for r in split.failing]
+        for group in split.again:
+            results += await self._deliver(operation, group, mobject_operation, prior_attempts=attempts)
+        return results
+
+    async def _send(self, request: SoapRequest, expected: int) -> tuple[list[RecordOutcome], int]:
+        """Outcomes and the attempts they took; raises RetriesExhaustedError or BatchRejectedError."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await self._attempt(request, expected), attempts
+            except RetryableError as exc:
+                if attempts >= self._policy.max_attempts:
+                    raise RetriesExhaustedError(attempts, exc) from exc
+                self._metrics.retries.labels(request.operation.value, exc.reason).inc()
+                delay = exc.retry_after_s
+                if delay is None:
+                    delay = backoff_s(attempts, base_s=self._policy.backoff_base_s, cap_s=self._policy.backoff_max_s)
+                await asyncio.sleep(delay)
+            except PermanentError as exc:
+                raise BatchRejectedError(attempts, exc) from exc
+
+    async def _attempt(self, request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        """One attempt Marketo lets us make: a refusal of access pauses all sending and is not an attempt."""
+        operation = request.operation.value
+        await self._access.wait_open()
+        while True:
+            self._metrics.governor_wait.inc(await self._governor.acquire())
+            self._metrics.daily_quota_remaining.set(self._governor.quota_remaining)
+            try:
+                outcomes = await self._timed_call(request, expected)
+            except RetryableError as exc:
+                if not exc.pauses_sending:
+                    raise
+                await self._access.refused(str(exc), operation=operation)  # then this call probes
+                continue
+            self._access.accepted(operation=operation)
+            return outcomes
+
+    async def _timed_call(self, request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        """The call, counted and timed by its outcome: `ok`, `rejected`, or the retry reason."""
+        operation = request.operation.value
+        started = time.monotonic()
+        outcome: str | None = None
+        self._metrics.requests_in_flight.inc()
+        try:
+            outcomes = await self._caller.call(request, expected=expected)
+            outcome = "ok"
+        except RetryableError as exc:
+            outcome = exc.reason
+            raise
+        except PermanentError:
+            outcome = "rejected"
+            raise
+        finally:
+            self._metrics.requests_in_flight.dec()
+            if outcome is not None:
+                self._metrics.requests.labels(operation, outcome).inc()
+                self._metrics.request_duration.labels(operation).observe(time.monotonic() - started)
+        return outcomes

@@ -1,0 +1,120 @@
+"""What the results and dead-letter topics say about a run: which events are answered, how, and when.
+
+The demo's summary, the bench and the tests read the outcome of a run through this one watcher.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from pipeline.contract import DlqHeader, header, read_result
+from pipeline.ingest.tail import TopicTail
+from pipeline.records import DeadLetterReason, RawMessage
+
+_INVALID = frozenset({DeadLetterReason.INVALID_JSON.value.encode(), DeadLetterReason.INVALID_EVENT.value.encode()})
+
+
+@dataclass(slots=True)
+class Tally:
+    """Results and dead letters counted: by event, by status, by operation, by dead-letter reason.
+
+    With `sent_at` (event id -> wall-clock time it was published), `latencies` collects publish-to-result times.
+    """
+
+    results_topic: str
+    sent_at: dict[str, float] | None = None
+    answered: Counter[str] = field(default_factory=Counter)  # event id -> results that name it
+    statuses: Counter[str] = field(default_factory=Counter)
+    operations: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    invalid: int = 0
+    results: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, message: RawMessage) -> None:
+        """Count one result or dead letter."""
+        if message.source.topic == self.results_topic:
+            if message.value is not None:
+                self._result(message.value)
+            return
+        reason = header(message.headers, DlqHeader.REASON) or b"?"
+        self.dead_letters[reason.decode(errors="replace")] += 1
+        if reason in _INVALID:
+            self.invalid += 1
+
+    def _result(self, value: bytes) -> None:
+        result = read_result(value)
+        self.results += 1
+        self.answered.update(result["event_ids"])
+        self.statuses[result["status"]] += 1
+        self.operations[result["operation"]] += 1
+        if self.sent_at is not None:
+            completed = datetime.fromisoformat(result["completed_at"]).timestamp()
+            sent = self.sent_at
+            self.latencies.extend(completed - sent[e] for e in result["event_ids"] if e in sent)
+
+    @property
+    def events(self) -> int:
+        """Input events accounted for: answered by a result, or dead-lettered as invalid."""
+        return len(self.answered) + self.invalid
+
+    @property
+    def duplicated(self) -> int:
+        """Results beyond the first for the same event (at-least-once delivery after a crash)."""
+        return sum(n - 1 for n in self.answered.values() if n > 1)
+
+
+class ResultsWatcher:
+    """Tails the results and dead-letter topics into a Tally, from their end on entry or from their beginning."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        results_topic: str,
+        dlq_topic: str,
+        *,
+        from_beginning: bool = False,
+        sent_at: dict[str, float] | None = None,
+    ) -> None:
+        self._tail = TopicTail(bootstrap, [results_topic, dlq_topic], from_beginning=from_beginning)
+        self.tally = Tally(results_topic, sent_at)
+
+    async def __aenter__(self) -> Self:
+        await self._tail.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._tail.__aexit__(exc_type, exc, tb)
+
+    async def read(self, timeout_ms: int = 500) -> int:
+        """Count what arrived since the last read; returns how many messages that was."""
+        messages = await self._tail.read(timeout_ms)
+        for message in messages:
+            self.tally.add(message)
+        return len(messages)
+
+    async def caught_up(self) -> bool:
+        """Whether everything the topics held on entry has been counted."""
+        return await self._tail.caught_up()
+
+    async def wait(self, events: int, timeout_s: float) -> float:
+        """Until `events` input events are accounted for; returns the monotonic time of the last answer read.
+
+        Raises TimeoutError naming how far it got.
+        """
+        deadline = time.monotonic() + timeout_s
+        last = time.monotonic()
+        while self.tally.events < events:
+            if time.monotonic() > deadline:
+                msg = f"only {self.tally.events} of {events} events answered in {timeout_s}s"
+                raise TimeoutError(msg)
+            if await self.read(200):
+                last = time.monotonic()
+        return last
