@@ -17,6 +17,7 @@ from typing import Final
 import aiohttp
 import structlog
 
+from pipeline._tasks import await_chains
 from pipeline.config import Settings
 from pipeline.deliver.access import AccessGate
 from pipeline.deliver.client import MarketoClient
@@ -50,21 +51,6 @@ class _Wiring:
     sink: KafkaSink
     pool: DeliveryPool
     publisher: OutcomePublisher
-
-
-def _await_chains() -> list[str]:
-    """Where each task of the loop waits (its chain of awaits): what a stall report needs."""
-    chains = []
-    for task in asyncio.all_tasks():
-        links: list[str] = []
-        awaited: object = task.get_coro()
-        while awaited is not None and len(links) < 12:  # noqa: PLR2004
-            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
-            if frame is not None:
-                links.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
-            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-        chains.append(" > ".join(links) or repr(task))
-    return sorted(chains)
 
 
 def flow_limits(settings: Settings) -> FlowLimits:
@@ -219,7 +205,7 @@ class Service:
                 log.info("draining", **self.stage_sizes())
                 next_report += 1.0
         if self.book.pending:
-            log.warning("drain_deadline_passed", **self.stage_sizes(), waiting_in=_await_chains())
+            log.warning("drain_deadline_passed", **self.stage_sizes(), waiting_in=await_chains())
             return False
         return True
 

@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "pipeline.config",
         "pipeline.logs",
         "pipeline.metrics",
+        "pipeline._tasks",
     ),
     ("pipeline.marketo",),
     ("pipeline.ingest", "pipeline.dedupe", "pipeline.batch", "pipeline.deliver", "pipeline.outcome"),
