@@ -103,6 +103,7 @@ class DeadLetterReason(enum.StrEnum):
     INVALID_EVENT = "invalid_event"
     MARKETO_REJECTED = "marketo_rejected"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    INTERNAL_ERROR = "internal_error"  # an unexpected exception while handling this event or record
 
 
 @dataclass(frozen=True, slots=True)

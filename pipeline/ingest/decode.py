@@ -32,10 +32,21 @@ MAX_INT: Final = 2**31 - 1  # Marketo ids are xs:int
 MOBJECT_TYPES: Final = frozenset({"Program", "Opportunity", "OpportunityPersonRole"})
 _TYPE_ATTRIB_REQUIRED: Final = {"Cost": ("Month", "Amount"), "Tag": ("Type", "Value")}
 _FOREIGN_SYS_TYPES: Final = {member.value: member for member in ForeignSysType}
+_SYNC_OPERATIONS: Final = {member.value: member for member in SyncOperation}
+_SHOWN_CHARS: Final = 80
 
 
 class EventError(ValueError):
     """The event breaks the input contract; the message says where."""
+
+
+def shown(value: object) -> str:
+    """A value as an error message may quote it: a short JSON rendering, never the whole of a huge or deep one."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        text = repr(value)
+        return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+    size = len(value) if isinstance(value, list | dict) else 0
+    return f"{type(value).__name__} of {size} entries" if size else f"an empty {type(value).__name__}"
 
 
 def _text(value: object, where: str, *, required: bool = False) -> str | None:
@@ -59,7 +70,7 @@ def _int_id(value: object, where: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
-        raise EventError(f"{where} must be a positive 32-bit integer, got {value!r}")
+        raise EventError(f"{where} must be a positive 32-bit integer, got {shown(value)}")
     return value
 
 
@@ -124,7 +135,7 @@ def _lead(body: Mapping[str, Any]) -> Lead:
     if fsp_id is not None:
         fsp_type = _FOREIGN_SYS_TYPES.get(fsp_type_text or "")
         if fsp_type is None:
-            raise EventError(f"lead.ForeignSysType must be one of CUSTOM, SFDC, NETSUITE, got {fsp_type_text!r}")
+            raise EventError(f"lead.ForeignSysType must be one of CUSTOM, SFDC, NETSUITE, got {shown(fsp_type_text)}")
     if lead_id is None and fsp_id is None and cookie is None and email is None:
         raise EventError("lead needs one of Id, ForeignSysPersonId, MarketoCookie, Email")
     return Lead(lead_id, email, fsp_id, fsp_type, cookie, _attributes(raw.get("attributes"), "lead.attributes"))
@@ -152,8 +163,8 @@ def _type_attribs(value: object) -> tuple[TypeAttrib, ...]:
         if not isinstance(item, dict):
             raise EventError(f"{where} must be an object")
         attr_type = item.get("attrType")
-        if attr_type not in _TYPE_ATTRIB_REQUIRED:
-            raise EventError(f"{where}.attrType must be Cost or Tag, got {attr_type!r}")
+        if not isinstance(attr_type, str) or attr_type not in _TYPE_ATTRIB_REQUIRED:
+            raise EventError(f"{where}.attrType must be Cost or Tag, got {shown(attr_type)}")
         pairs = _attributes(item.get("attribs"), f"{where}.attribs")
         missing = [name for name in _TYPE_ATTRIB_REQUIRED[attr_type] if name not in dict(pairs)]
         if missing:
@@ -190,12 +201,12 @@ def _mobject(body: Mapping[str, Any]) -> tuple[MObject, SyncOperation]:
     if not isinstance(raw, dict):
         raise EventError("mobject must be an object")
     mobj_type = raw.get("type")
-    if mobj_type not in MOBJECT_TYPES:
-        raise EventError(f"mobject.type must be one of {sorted(MOBJECT_TYPES)}, got {mobj_type!r}")
+    if not isinstance(mobj_type, str) or mobj_type not in MOBJECT_TYPES:
+        raise EventError(f"mobject.type must be one of {sorted(MOBJECT_TYPES)}, got {shown(mobj_type)}")
     operation_text = body.get("operation", "UPSERT") or "UPSERT"
-    if operation_text not in SyncOperation.__members__:
-        raise EventError(f"operation must be INSERT, UPDATE or UPSERT, got {operation_text!r}")
-    operation = SyncOperation(operation_text)
+    operation = _SYNC_OPERATIONS.get(operation_text) if isinstance(operation_text, str) else None
+    if operation is None:
+        raise EventError(f"operation must be INSERT, UPDATE or UPSERT, got {shown(operation_text)}")
     if mobj_type == "Program" and operation is not SyncOperation.UPDATE:
         raise EventError("a Program can only be updated (operation UPDATE)")
     mobject = MObject(
@@ -212,7 +223,18 @@ def _mobject(body: Mapping[str, Any]) -> tuple[MObject, SyncOperation]:
 
 
 def decode_event(message: RawMessage) -> Event | InvalidEvent:
-    """Validate one input message; never raises for bad input."""
+    """Validate one input message; never raises, whatever the bytes.
+
+    A message that breaks the contract is `invalid_json` or `invalid_event` with the field named; anything this
+    code did not foresee is `internal_error` with the exception's type and message, never a crash.
+    """
+    try:
+        return _decode(message)
+    except Exception as exc:  # noqa: BLE001 - the second wall: one event must never stop the service
+        return InvalidEvent(DeadLetterReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:1000], message)
+
+
+def _decode(message: RawMessage) -> Event | InvalidEvent:
     value = message.value
     if value is None:
         return InvalidEvent(DeadLetterReason.INVALID_JSON, "message has no value (tombstone)", message)
@@ -244,24 +266,23 @@ def _may_hold_unencodable(raw: bytes) -> bool:
 
 
 def _check_characters(body: Mapping[str, Any]) -> None:
-    """Raise EventError naming the first field the pipeline uses whose text XML cannot carry."""
-    for field in ("event_id", "workspace", "lead", "mobject"):
-        if field in body:
-            _check_value(body[field], field)
+    """Raise EventError naming the first field the pipeline uses whose text XML cannot carry.
 
-
-def _check_value(value: object, where: str) -> None:
-    if isinstance(value, str):
-        bad = find_unencodable(value)
-        if bad is not None:
-            raise EventError(f"{where}: {bad}")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_value(key, f"{where} name")
-            _check_value(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_value(item, f"{where}[{index}]")
+    Walks with a stack of its own, not by recursion: JSON nests up to 1,024 levels, deeper than Python recurses.
+    """
+    stack: list[tuple[object, str]] = [(body[f], f) for f in ("mobject", "lead", "workspace", "event_id") if f in body]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            bad = find_unencodable(value)
+            if bad is not None:
+                path = where if len(where) <= _SHOWN_CHARS * 2 else f"{where[:_SHOWN_CHARS]}...{where[-_SHOWN_CHARS:]}"
+                raise EventError(f"{path}: {bad}")
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                stack += ((item, f"{where}.{key}"), (key, f"{where} name"))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{index}]") for index, item in reversed(list(enumerate(value))))
 
 
 def _event(body: object, message: RawMessage) -> Event:
@@ -275,12 +296,12 @@ def _event(body: object, message: RawMessage) -> Event:
         mobject, operation = _mobject(body)
         return MObjectChange(event_id, mobject_key(mobject, event_id), mobject, operation, message)
     if kind != "lead":
-        raise EventError(f"kind must be lead or mobject, got {kind!r}")
+        raise EventError(f"kind must be lead or mobject, got {shown(kind)}")
     lead = _lead(body)
     workspace = _nonempty(body.get("workspace"), "workspace")
     return_lead = body.get("return_lead", False)
     if return_lead is None:
         return_lead = False
     if not isinstance(return_lead, bool):
-        raise EventError(f"return_lead must be true or false, got {return_lead!r}")
+        raise EventError(f"return_lead must be true or false, got {shown(return_lead)}")
     return LeadChange(event_id, lead_key(lead, workspace), lead, workspace, return_lead, message)
