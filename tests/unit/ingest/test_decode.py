@@ -311,7 +311,9 @@ def _any_json() -> st.SearchStrategy[bytes]:
 
 @given(st.sampled_from(_POSITIONS), _any_json(), st.booleans())
 def test_any_json_value_in_any_field_is_an_event_or_a_clear_invalid_event(
-    position: tuple[dict[str, Any], tuple[str | int, ...]], value: bytes, escaped_event_id: bool
+    position: tuple[dict[str, Any], tuple[str | int, ...]],
+    value: bytes,
+    escaped_event_id: bool,  # noqa: FBT001 - hypothesis passes it positionally
 ) -> None:
     base, path = position
     raw = _with_hole(base, path).replace(orjson.dumps(_HOLE), value)
@@ -330,8 +332,10 @@ def test_any_json_value_in_any_field_is_an_event_or_a_clear_invalid_event(
     [
         b'{"event_id":"e","kind":"mobject","mobject":{"type":[]}}',
         b'{"event_id":"e","kind":"mobject","operation":["UPSERT"],"mobject":{"type":"Opportunity","id":1}}',
-        b'{"event_id":"e","kind":"mobject","operation":"UPDATE","mobject":{"type":"Program","id":1,'
-        b'"typeAttribs":[{"attrType":{"a":1},"attribs":{}}]}}',
+        (
+            b'{"event_id":"e","kind":"mobject","operation":"UPDATE","mobject":{"type":"Program","id":1,'
+            b'"typeAttribs":[{"attrType":{"a":1},"attribs":{}}]}}'
+        ),
         b'{"event_id":"e","lead":{"Id":' + b"[" * 1000 + b"]" * 1000 + b"}}",
         b'{"event_id":"e\\u0041","lead":{"Email":"a@x.com","x":' + b"[" * 1000 + b'"\\u0007"' + b"]" * 1000 + b"}}",
     ],
@@ -352,7 +356,7 @@ def test_a_deep_field_the_pipeline_does_not_use_is_walked_without_recursion() ->
 
 
 def test_an_unforeseen_exception_is_an_internal_error_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.ingest.decode as decode  # noqa: PLC0415
+    from pipeline.ingest import decode  # noqa: PLC0415
 
     def explode(*_: object) -> None:
         raise KeyError("boom")
