@@ -24,9 +24,10 @@ from pipeline.deliver.client import MarketoClient
 from pipeline.deliver.delivery import BatchDelivery, DeliverPolicy
 from pipeline.deliver.governor import RateGovernor
 from pipeline.deliver.pool import DeliveryPool
+from pipeline.errors import fatal_in
 from pipeline.flow import Flow, FlowLimits
 from pipeline.ingest.consumer import EventSource
-from pipeline.ingest.decode import decode_event
+from pipeline.ingest.decode import decode_event, internal_error
 from pipeline.marketo.signing import Credentials
 from pipeline.metrics import Metrics
 from pipeline.offsets import OffsetBook, PartitionId
@@ -114,6 +115,11 @@ class Service:
             try:
                 await self._run_loops(self._wiring, stop)
                 await self._commit()
+            except ExceptionGroup as group:
+                fatal = fatal_in(group)
+                if fatal is None:
+                    raise
+                raise fatal from group  # the command line says what stopped the service, without a traceback
             finally:
                 self._wiring = None
         log.info("service_stopped", pending=self.book.pending)
@@ -185,8 +191,11 @@ class Service:
                 decoded = decode_event(message)
                 if isinstance(decoded, InvalidEvent):
                     invalid.append(decoded)
-                else:
+                    continue
+                try:
                     self.flow.add(decoded, now)
+                except Exception as exc:  # noqa: BLE001 - the second wall: one event never stops the service
+                    invalid.append(internal_error(message, exc))
             self.metrics.events_consumed.inc(len(messages))
             if invalid:
                 await wiring.publisher.publish_invalid(invalid)

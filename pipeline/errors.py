@@ -37,3 +37,17 @@ class FatalError(PipelineError):
 
 class ConfigError(FatalError):
     """A configuration value is missing or wrong; the message names the key."""
+
+
+def fatal_in(group: BaseExceptionGroup[BaseException]) -> FatalError | None:
+    """The first FatalError among a task group's failures (however nested), so its message can be shown alone."""
+    for exc in group.exceptions:
+        found = fatal_in(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, FatalError):
+            return found
+    return None
+
+
+def describe_exception(exc: BaseException, limit: int = 1000) -> str:
+    """`Type: message`, at most `limit` characters: what a dead letter's `dlq.error` says of an unforeseen error."""
+    return f"{type(exc).__name__}: {exc}"[:limit]

@@ -83,7 +83,7 @@ class Metrics:
         # Every bounded label set exists from the start at zero, so rate() and alerts see a series, not a gap.
         for reason in DeadLetterReason:
             self.dlq.labels(reason.value)
-        for reason in (DeadLetterReason.INVALID_JSON, DeadLetterReason.INVALID_EVENT):
+        for reason in (DeadLetterReason.INVALID_JSON, DeadLetterReason.INVALID_EVENT, DeadLetterReason.INTERNAL_ERROR):
             self.events_invalid.labels(reason.value)
         statuses = {
             Operation.SYNC_LEAD: ("CREATED", "UPDATED", "FAILED"),

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from pipeline.deliver.delivery import BatchDelivery
-from pipeline.records import Batch, RecordResult
+import structlog
+
+from pipeline.deliver.delivery import BatchDelivery, failed_result
+from pipeline.errors import describe_exception
+from pipeline.records import Batch, DeadLetterReason, RecordResult
+
+log = structlog.get_logger()
 
 
 class DeliveryPool:
@@ -48,7 +53,15 @@ class DeliveryPool:
         while (batch := await self._queue.get()) is not None:
             self.busy += 1
             try:
-                results = await self._delivery.deliver(batch)
-                await self._sink(results)
+                await self._sink(await self._deliver(batch))
             finally:
                 self.busy -= 1
+
+    async def _deliver(self, batch: Batch) -> list[RecordResult]:
+        """The batch's results; an exception nobody foresaw fails its records as `internal_error`, never the pool."""
+        try:
+            return await self._delivery.deliver(batch)
+        except Exception as exc:
+            log.exception("batch_internal_error", operation=batch.operation.value, records=len(batch.records))
+            message = describe_exception(exc)
+            return [failed_result(r, DeadLetterReason.INTERNAL_ERROR, 0, None, message) for r in batch.records]

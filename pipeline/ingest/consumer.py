@@ -127,11 +127,17 @@ class EventSource:
             await self._consumer.commit({TopicPartition(t, p): offset for (t, p), offset in offsets.items()})
 
     async def lag(self) -> dict[int, int]:
-        """Messages between this instance's position and the log end, for every partition it owns."""
+        """Messages between this instance's position and the log end, for every partition it owns.
+
+        A partition taken away meanwhile (a rebalance under way) is left out, never an error.
+        """
         found = {}
-        for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
-            if highwater is None:
-                continue  # nothing fetched from it yet: the log end is not known
-            found[tp.partition] = max(int(highwater) - int(await self._consumer.position(tp)), 0)
+        for tp in list(self._consumer.assignment()):
+            try:
+                highwater = self._consumer.highwater(tp)
+                if highwater is None:
+                    continue  # nothing fetched from it yet: the log end is not known
+                found[tp.partition] = max(int(highwater) - int(await self._consumer.position(tp)), 0)
+            except (KafkaError, AssertionError):  # aiokafka asserts a partition is still assigned
+                continue
         return found

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
+import structlog
 
+from pipeline.errors import describe_exception
 from pipeline.identity import lead_key, mobject_key
 from pipeline.records import (
     Association,
@@ -24,6 +26,8 @@ from pipeline.records import (
     TypeAttrib,
 )
 from pipeline.xmltext import find_unencodable
+
+log = structlog.get_logger()
 
 MAX_EVENT_BYTES: Final = 1024 * 1024
 MAX_VALUE_CHARS: Final = 65_536
@@ -231,7 +235,13 @@ def decode_event(message: RawMessage) -> Event | InvalidEvent:
     try:
         return _decode(message)
     except Exception as exc:  # noqa: BLE001 - the second wall: one event must never stop the service
-        return InvalidEvent(DeadLetterReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:1000], message)
+        return internal_error(message, exc)
+
+
+def internal_error(message: RawMessage, exc: Exception) -> InvalidEvent:
+    """`message` could not be handled because of `exc`, which nobody foresaw: an `internal_error` dead letter."""
+    log.error("event_internal_error", error_type=type(exc).__name__, exc_info=exc)
+    return InvalidEvent(DeadLetterReason.INTERNAL_ERROR, describe_exception(exc), message)
 
 
 def _decode(message: RawMessage) -> Event | InvalidEvent:

@@ -13,10 +13,19 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from pipeline.contract import DLQ_PREFIX, DlqHeader, ResultMessage
-from pipeline.errors import FatalError
+from pipeline.errors import FatalError, describe_exception
 from pipeline.metrics import Metrics
 from pipeline.offsets import OffsetBook
-from pipeline.records import DeadLetterReason, Event, InvalidEvent, Operation, RawMessage, RecordResult
+from pipeline.records import (
+    DeadLetterReason,
+    Event,
+    InvalidEvent,
+    Operation,
+    RawMessage,
+    RecordError,
+    RecordResult,
+    RecordStatus,
+)
 
 log = structlog.get_logger()
 
@@ -98,6 +107,22 @@ def dead_letter_headers(
     ]
 
 
+def _rendered(result: RecordResult, operation: Operation, completed_at: str) -> tuple[RecordResult, bytes]:
+    """The result and its message; a result that cannot be written becomes an `internal_error` FAILED one."""
+    try:
+        return result, result_json(result, operation, completed_at)
+    except Exception as exc:
+        log.error("result_internal_error", key=result.record.key, exc_info=exc)  # noqa: TRY400 - exc_info given
+        failed = RecordResult(
+            result.record,
+            RecordStatus.FAILED,
+            result.attempts,
+            error=RecordError(None, describe_exception(exc)),
+            dead_letter=DeadLetterReason.INTERNAL_ERROR,
+        )
+        return failed, result_json(failed, operation, completed_at)
+
+
 class OutcomePublisher:
     """Publishes, waits for the broker's acknowledgement, then marks the events answered in the offset book."""
 
@@ -135,11 +160,14 @@ class OutcomePublisher:
         origins: list[tuple[str, int] | None] = []
         letters: list[Outgoing] = []
         counts: Counter[tuple[str, str]] = Counter()
-        for result in results:
-            record = result.record
+        published: list[RecordResult] = []
+        for given in results:
+            record = given.record
             operation = record.operation
             key = record.key.encode()
-            messages.append((key, result_json(result, operation, completed_at), None))
+            result, value = _rendered(given, operation, completed_at)
+            published.append(result)
+            messages.append((key, value, None))
             # Keyed by the precedence key upstream too: the result's partition is the event's, no hashing needed.
             first = record.events[0].message
             origins.append((first.source.topic, first.source.partition) if first.key == key else None)
@@ -155,6 +183,9 @@ class OutcomePublisher:
         futures += await self._sink.send_many(self._dlq_topic, letters)
         del messages, letters  # copied into the producer's batches: not held while the broker acknowledges
         await self._await_all(futures)
+        self._published(published, counts)
+
+    def _published(self, results: list[RecordResult], counts: Counter[tuple[str, str]]) -> None:
         for (operation_name, status), number in counts.items():
             self._metrics.results.labels(operation_name, status).inc(number)
         self._answered([event for result in results for event in result.record.events])

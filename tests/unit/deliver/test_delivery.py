@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +14,7 @@ from pipeline.marketo.envelope import SoapRequest
 from pipeline.marketo.fault import AccessFaultError, Fault, RejectedFaultError, TransientFaultError
 from pipeline.marketo.response import RecordOutcome
 from pipeline.metrics import Metrics
-from pipeline.records import Batch, DeadLetterReason, Operation, Record, RecordStatus
+from pipeline.records import Batch, DeadLetterReason, Operation, Record, RecordResult, RecordStatus
 from tests.unit.events import lead_event
 
 POLICY = DeliverPolicy(max_attempts=4, backoff_base_s=0.0001, backoff_max_s=0.0001)
@@ -182,3 +183,28 @@ async def test_batch_records_are_observed(operation: Operation) -> None:
     records = leads(1)
     await deliverer.deliver(Batch(operation, tuple(records)))
     assert metrics.batch_records.labels(operation.value)._sum.get() == 1
+
+
+async def test_an_exception_nobody_foresaw_fails_the_batch_as_internal_error_and_the_pool_goes_on() -> None:
+    from pipeline.deliver.pool import DeliveryPool  # noqa: PLC0415
+
+    def broken(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        del request, expected
+        raise ZeroDivisionError("division by zero")
+
+    deliverer, _ = delivery(ScriptedMarketo(broken, ok))
+    published: list[list[RecordStatus | DeadLetterReason | str | None]] = []
+
+    async def sink(results: list[RecordResult]) -> None:
+        published.append([r.dead_letter for r in results])
+        published.append([r.error.message if r.error else None for r in results])
+
+    pool = DeliveryPool(deliverer, 1, sink)
+    running = asyncio.create_task(pool.run())
+    await pool.submit(batch(leads(2)))
+    await pool.submit(batch(leads(3)))
+    await pool.close()
+    await asyncio.wait_for(running, timeout=5)
+    assert published[0] == [DeadLetterReason.INTERNAL_ERROR] * 2
+    assert published[1] == ["ZeroDivisionError: division by zero"] * 2
+    assert published[2] == [None] * 3  # the next batch went through

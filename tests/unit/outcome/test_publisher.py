@@ -145,3 +145,19 @@ async def test_a_failed_record_dead_letters_each_event_with_its_context() -> Non
     assert headers[DlqHeader.REPLAYS] == b"1"  # carried over from a replayed event
     assert headers["trace"] == b"t"
     assert book.pending == 0
+
+
+async def test_a_result_that_cannot_be_written_becomes_an_internal_error_and_the_others_go_on() -> None:
+    record, book = _record(7)
+    other, other_book = _record(8)
+    sink = RecordingSink()
+    publisher = OutcomePublisher(sink, book, Metrics(), results_topic="results", dlq_topic="dlq")
+    unwritable = RecordResult(record, RecordStatus.UPDATED, attempts=1, lead_id=5, lead_data={"odd": {1, 2}})
+    await publisher.publish_results([unwritable, RecordResult(other, RecordStatus.CREATED, attempts=1, lead_id=6)])
+    results = [orjson.loads(v or b"") for topic, _, v, _ in sink.sent if topic == "results"]
+    assert [(r["status"], r["lead"]) for r in results] == [("FAILED", None), ("CREATED", None)]
+    assert results[0]["error"]["message"].startswith("TypeError")
+    letters = [headers for topic, _, _, headers in sink.sent if topic == "dlq"]
+    assert [h[DlqHeader.REASON] for h in letters] == [b"internal_error"]
+    assert book.pending == 0
+    del other_book

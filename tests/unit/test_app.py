@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+
+from pipeline.app import Service
+from pipeline.config import Settings
+from pipeline.errors import FatalError
+
+
+async def test_a_fatal_error_inside_the_task_group_comes_out_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service(Settings())
+    fatal = FatalError("the broker did not acknowledge results or dead letters")
+
+    async def wire(_stack: AsyncExitStack) -> Any:
+        return object()
+
+    async def loops(*_: object) -> None:
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [fatal])
+
+    monkeypatch.setattr(service, "_wire", wire)
+    monkeypatch.setattr(service, "_run_loops", loops)
+    with pytest.raises(FatalError) as caught:
+        await service.run(asyncio.Event())
+    assert caught.value is fatal
+
+
+async def test_other_failures_of_the_task_group_are_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service(Settings())
+
+    async def wire(_stack: AsyncExitStack) -> Any:
+        return object()
+
+    async def loops(*_: object) -> None:
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [ValueError("a bug")])
+
+    monkeypatch.setattr(service, "_wire", wire)
+    monkeypatch.setattr(service, "_run_loops", loops)
+    with pytest.raises(ExceptionGroup):
+        await service.run(asyncio.Event())
