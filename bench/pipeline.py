@@ -217,7 +217,10 @@ def _histogram(values: list[float], width_s: float = 0.1) -> dict[str, int]:
 
 
 async def memory(bootstrap: str, events: int = 1_000_000) -> dict[str, Any]:
-    """Peak RSS of the service working through a backlog of `events` (limits lifted, as for throughput)."""
+    """Peak RSS of the service working through a backlog of `events` (limits lifted, as for throughput).
+
+    Nothing reads the results meanwhile: the end is the group's committed offsets, as for throughput.
+    """
     topics = Topics.unique()
     await create_topics(bootstrap, topics, partitions=PARTITIONS)
     load = SyntheticLoad(seed=14, duplicates=0.2, invalid=0.01, mobjects=0.0, cookies=0.0, prefix="mem")
@@ -225,11 +228,10 @@ async def memory(bootstrap: str, events: int = 1_000_000) -> dict[str, Any]:
     simulator = SimulatorProcess(CREDENTIALS)
     await simulator.admin("stats")
     try:
-        async with ResultsWatcher(bootstrap, topics.results, topics.dlq) as watcher:
-            service = start_service(bootstrap, topics, simulator, deliver=UNLIMITED)
-            last = await watcher.wait(events, timeout_s=1800)
-            seconds = last - service.started
-            peak = service.finish()
+        service = start_service(bootstrap, topics, simulator, deliver=UNLIMITED)
+        await wait_all_committed(bootstrap, topics.group, topics.input, timeout_s=1800)
+        seconds = await last_written(bootstrap, [topics.results, topics.dlq]) - service.started_wall
+        peak = service.finish()
     finally:
         simulator.stop()
     return {

@@ -153,8 +153,9 @@ class ServiceProcess:
         raise RuntimeError(msg)
 
     def signal(self, number: signal.Signals) -> None:
-        """Send `number` to the service."""
-        os.kill(self.pid, number)
+        """Send `number` to the service, unless it has ended already."""
+        if not self.exited():
+            os.kill(self.pid, number)
 
     async def wait(self, timeout_s: float = 60.0) -> int:
         """The exit code; waits in a thread, so what runs in this event loop keeps going meanwhile."""

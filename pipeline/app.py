@@ -197,6 +197,7 @@ class Service:
                 except Exception as exc:  # noqa: BLE001 - the second wall: one event never stops the service
                     invalid.append(internal_error(message, exc))
             self.metrics.events_consumed.inc(len(messages))
+            self._wake_dispatch()  # full batches go before the dead letters are acknowledged
             if invalid:
                 await wiring.publisher.publish_invalid(invalid)
             self._release(now)
@@ -252,9 +253,7 @@ class Service:
         if self._wiring is None:
             return  # the run ended; these records' events stay uncommitted and will be read again
         await self._wiring.publisher.publish_results(results)
-        now = time.monotonic()
-        for result in results:
-            self.flow.complete(result.record, now)
+        self.flow.complete([result.record for result in results], time.monotonic())
         self._wake_dispatch()
 
     async def _dispatch(self, wiring: _Wiring) -> None:

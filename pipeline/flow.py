@@ -17,6 +17,7 @@ window); under backpressure up to `HOLD_WINDOWS` windows later, for the events b
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -74,10 +75,14 @@ class Flow:
             due += self.batcher.drain()  # nothing could join these batches in time: the tail of a backlog
         self._outbox.extend(due)
 
-    def complete(self, record: Record, now: float) -> None:
-        """`record` has its result: the records that waited for it in the gate go on."""
-        for ready in self.gate.complete(record):
-            self._enqueue(ready, now)  # admitted already: straight to its batch
+    def complete(self, records: Iterable[Record], now: float) -> None:
+        """`records` have their results: the records that waited for them in the gate go on.
+
+        While draining, what they release goes at once, in as few batches as it fills.
+        """
+        for record in records:
+            for ready in self.gate.complete(record):
+                self._enqueue(ready, now)  # admitted already: straight to its batch
         if self.draining:
             self.flush(now)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Callable
 
 import structlog
@@ -13,15 +15,23 @@ log = structlog.get_logger()
 class AccessGate:
     """Sending waits while the gate is closed; the service is not ready while it is.
 
-    A refused caller closes the gate, waits `retry_s`, and probes with its call again; every other caller waits
-    for the gate to open, which the first accepted call does. `on_change` hears every change: 1 open, 0 closed.
+    While closed, one caller every `retry_s` is let through to probe with its call, whoever it is: a prober that
+    gives up (its retry budget spent on transient errors) cannot leave the others waiting for good. The first
+    accepted call opens the gate. `on_change` hears every change: 1 open, 0 closed.
     """
 
-    def __init__(self, retry_s: float = 30.0, on_change: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        retry_s: float = 30.0,
+        on_change: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.retry_s = retry_s
         self._on_change = on_change
+        self._clock = clock
         self._open = asyncio.Event()
         self._open.set()
+        self._next_probe = 0.0
         self.reason: str | None = None
 
     @property
@@ -30,8 +40,9 @@ class AccessGate:
         return self._open.is_set()
 
     def close(self, reason: str) -> None:
-        """Stop sending: Marketo refuses us for `reason`."""
+        """Stop sending: Marketo refuses us for `reason`; the next probe goes in `retry_s`."""
         self.reason = reason
+        self._next_probe = self._clock() + self.retry_s
         if self._open.is_set():
             self._open.clear()
             if self._on_change is not None:
@@ -46,14 +57,19 @@ class AccessGate:
                 self._on_change(1)
 
     async def wait_open(self) -> None:
-        """Return once the gate is open."""
-        await self._open.wait()
+        """Return once the gate is open, or when it is this caller's turn to probe."""
+        while not self._open.is_set():
+            wait = self._next_probe - self._clock()
+            if wait <= 0:
+                self._next_probe = self._clock() + self.retry_s
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._open.wait(), wait)
 
-    async def refused(self, reason: str, *, operation: str) -> None:
-        """Marketo refused a call of `operation` for `reason`: close, and return when it is time to probe."""
+    def refused(self, reason: str, *, operation: str) -> None:
+        """Marketo refused a call of `operation` for `reason`: close the gate."""
         log.warning("marketo_access_refused", operation=operation, error=reason)
         self.close(reason)
-        await asyncio.sleep(self.retry_s)
 
     def accepted(self, *, operation: str) -> None:
         """Marketo accepted a call of `operation`: open the gate if it was closed."""

@@ -167,9 +167,9 @@ class BatchDelivery:
     ) -> list[RecordResult]:
         """Fail the records the rejection is pinned on; send the others again, as the split policy says."""
         split = split_rejected(records, rejection.code, rejection.message)
-        if split.failing and split.again:
+        if split.cause == "named":
             log.info("batch_unknown_fields", operation=operation.value, records=len(records), failed=len(split.failing))
-        elif split.again:
+        elif split.cause == "halved":
             log.info("batch_split", operation=operation.value, records=len(records), code=rejection.code)
         reason = DeadLetterReason.MARKETO_REJECTED
         results = [failed_result(r, reason, attempts, rejection.code, rejection.message) for r in split.failing]
@@ -198,8 +198,8 @@ class BatchDelivery:
     async def _attempt(self, request: SoapRequest, expected: int) -> list[RecordOutcome]:
         """One attempt Marketo lets us make: a refusal of access pauses all sending and is not an attempt."""
         operation = request.operation.value
-        await self._access.wait_open()
         while True:
+            await self._access.wait_open()  # or this call's turn to probe
             self._metrics.governor_wait.inc(await self._governor.acquire())
             self._metrics.daily_quota_remaining.set(self._governor.quota_remaining)
             try:
@@ -207,7 +207,7 @@ class BatchDelivery:
             except RetryableError as exc:
                 if not exc.pauses_sending:
                     raise
-                await self._access.refused(str(exc), operation=operation)  # then this call probes
+                self._access.refused(str(exc), operation=operation)
                 continue
             self._access.accepted(operation=operation)
             return outcomes

@@ -16,10 +16,15 @@ _UNKNOWN_FIELDS: Final = re.compile(r"unknown fields for import:\s*([^()]+?)\s*(
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """The records a rejection is pinned on (they fail), and the groups to send again, in order."""
+    """The records a rejection is pinned on (they fail), and the groups to send again, in order.
+
+    `cause` says why: `alone` (one record was sent), `named` (Marketo named the unknown fields) or `halved` (it
+    named nothing).
+    """
 
     failing: list[Record]
     again: list[list[Record]]
+    cause: str
 
 
 def carrying_unknown_fields(records: Sequence[Record], message: str) -> list[Record]:
@@ -43,11 +48,11 @@ def split_rejected(records: Sequence[Record], code: str | None, message: str) ->
     it stands alone.
     """
     if len(records) == 1:
-        return Split(list(records), [])
+        return Split(list(records), [], "alone")
     carrying = carrying_unknown_fields(records, message) if code == UNKNOWN_FIELD_CODE else []
     if carrying:
         failing = {id(r) for r in carrying}
         rest = [r for r in records if id(r) not in failing]
-        return Split(carrying, [rest] if rest else [])
+        return Split(carrying, [rest] if rest else [], "named")
     middle = len(records) // 2
-    return Split([], [list(records[:middle]), list(records[middle:])])
+    return Split([], [list(records[:middle]), list(records[middle:])], "halved")

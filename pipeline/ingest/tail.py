@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Any, Self
 
@@ -10,6 +11,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pipeline.ingest.admin import topic_partitions
 from pipeline.ingest.consumer import raw_message
 from pipeline.records import RawMessage
+
+_METADATA_TRIES = 50
 
 
 class TopicTail:
@@ -33,6 +36,11 @@ class TopicTail:
 
     async def __aenter__(self) -> Self:
         partitions = await topic_partitions(self._bootstrap, self._topics)
+        for _ in range(_METADATA_TRIES):  # a topic created a moment ago may not show its partitions yet
+            if {tp.topic for tp in partitions} == set(self._topics):
+                break
+            await asyncio.sleep(0.1)
+            partitions = await topic_partitions(self._bootstrap, self._topics)
         await self._consumer.start()
         self._started = True
         self._consumer.assign(partitions)

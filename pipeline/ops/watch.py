@@ -16,6 +16,7 @@ from pipeline.contract import DlqHeader, header, read_result
 from pipeline.ingest.tail import TopicTail
 from pipeline.records import DeadLetterReason, RawMessage
 
+_SOURCE = (DlqHeader.SOURCE_TOPIC, DlqHeader.SOURCE_PARTITION, DlqHeader.SOURCE_OFFSET)
 _INVALID = frozenset({DeadLetterReason.INVALID_JSON.value.encode(), DeadLetterReason.INVALID_EVENT.value.encode()})
 
 
@@ -23,7 +24,9 @@ _INVALID = frozenset({DeadLetterReason.INVALID_JSON.value.encode(), DeadLetterRe
 class Tally:
     """Results and dead letters counted: by event, by status, by operation, by dead-letter reason.
 
-    With `sent_at` (event id -> wall-clock time it was published), `latencies` collects publish-to-result times.
+    An input event is accounted for once a result names it or a dead letter carries it; both say where the event
+    was read, so `events` counts input positions, whatever the event held. With `sent_at` (event id -> wall-clock
+    time it was published), `latencies` collects publish-to-result times.
     """
 
     results_topic: str
@@ -35,6 +38,7 @@ class Tally:
     invalid: int = 0
     results: int = 0
     latencies: list[float] = field(default_factory=list)
+    positions: set[tuple[str, int, int]] = field(default_factory=set)  # (topic, partition, offset) accounted for
 
     def add(self, message: RawMessage) -> None:
         """Count one result or dead letter."""
@@ -42,15 +46,20 @@ class Tally:
             if message.value is not None:
                 self._result(message.value)
             return
-        reason = header(message.headers, DlqHeader.REASON) or b"?"
+        headers = message.headers
+        reason = header(headers, DlqHeader.REASON) or b"?"
         self.dead_letters[reason.decode(errors="replace")] += 1
         if reason in _INVALID:
             self.invalid += 1
+        topic, partition, offset = (header(headers, name) for name in _SOURCE)
+        if topic is not None and partition is not None and offset is not None:
+            self.positions.add((topic.decode(errors="replace"), int(partition), int(offset)))
 
     def _result(self, value: bytes) -> None:
         result = read_result(value)
         self.results += 1
         self.answered.update(result["event_ids"])
+        self.positions.update((s["topic"], s["partition"], s["offset"]) for s in result["sources"])
         self.statuses[result["status"]] += 1
         self.operations[result["operation"]] += 1
         if self.sent_at is not None:
@@ -60,8 +69,8 @@ class Tally:
 
     @property
     def events(self) -> int:
-        """Input events accounted for: answered by a result, or dead-lettered as invalid."""
-        return len(self.answered) + self.invalid
+        """Input events accounted for: named by a result, or carried by a dead letter."""
+        return len(self.positions)
 
     @property
     def duplicated(self) -> int:

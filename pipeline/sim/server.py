@@ -76,7 +76,7 @@ def _identities(call: SimRequest) -> tuple[str, ...]:
     if call.cookie is not None:
         found.append(f"cookie:{call.cookie}")
     for mobject in call.mobjects:
-        found.append(mobject_ref(mobject.type, mobject.id, mobject.external_key) or f"mobj:{mobject.type}:")
+        found.append(mobject_ref(mobject.type, mobject.id, mobject.external_key) or f"mobj:{mobject.type}:=")
     return tuple(found)
 
 

@@ -53,7 +53,7 @@ def test_a_partial_batch_waits_while_the_gate_holds_a_record_that_could_join() -
     flow.release(0.25)
     assert flow.sizes()["gate_waiting"] == 1
     assert _sent(flow) == []  # b may join c's batch once a is answered
-    flow.complete(first, 0.26)
+    flow.complete([first], 0.26)
     flow.release(0.26)
     assert _sent(flow) == [["email:c@x.com", "email:a@x.com"]]
 
@@ -78,6 +78,21 @@ def test_a_full_batch_goes_at_once_and_syncLead_records_go_alone() -> None:  # n
     assert _sent(flow) == [["email:0@x.com", "email:1@x.com", "email:2@x.com"], ["cookie:ck-1"]]
 
 
+def test_while_draining_what_one_set_of_results_releases_goes_in_one_batch() -> None:
+    flow = _flow(window_ms=100, max_wait_ms=100)
+    for n in range(200):
+        flow.add(lead_event(f"a{n}", Email=f"{n}@x.com"), now=0.0)
+    flow.release(0.1)
+    first = flow.take()
+    for n in range(200):
+        flow.add(lead_event(f"b{n}", Email=f"{n}@x.com"), now=0.2)  # the same leads: they wait in the gate
+    flow.release(0.3)
+    flow.drain(0.3)
+    assert not flow.ready
+    flow.complete(first.records, 0.4)
+    assert [len(batch) for batch in _sent(flow)] == [200]
+
+
 def test_draining_sends_everything_open_and_what_the_gate_releases_later() -> None:
     flow = _flow(window_ms=10_000, max_wait_ms=10_000)
     flow.add(lead_event("a", Email="a@x.com"), now=0.0)
@@ -86,7 +101,7 @@ def test_draining_sends_everything_open_and_what_the_gate_releases_later() -> No
     flow.add(lead_event("b", Email="a@x.com"), now=0.2)  # read before the stop, released by the drain
     flow.release(0.2)
     assert not flow.ready  # it waits for a in the gate
-    flow.complete(first, 0.3)
+    flow.complete([first], 0.3)
     assert _sent(flow) == [["email:a@x.com"]]
     assert flow.next_deadline() is None
 
@@ -181,9 +196,8 @@ class Harness:
         self.check_in_flight()
 
     def complete(self, batch: Batch) -> None:
-        for record in batch.records:
-            self.sent.append(record)
-            self.flow.complete(record, self.now)
+        self.sent.extend(batch.records)
+        self.flow.complete(batch.records, self.now)
 
     def check_batch(self, batch: Batch) -> None:
         limit = {Operation.SYNC_LEAD: 1, Operation.SYNC_MULTIPLE_LEADS: self.max_leads}.get(

@@ -42,12 +42,24 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
+    module = _module_name(path)
+    return _imports_of(path.read_text(), module if path.name == "__init__.py" else module.rpartition(".")[0])
+
+
+def _imports_of(source: str, package: str) -> set[str]:
+    """Every module `source` imports, wherever the import is: `from a import b` names `a` and `a.b`, and a
+    relative import is resolved against `package`, the module's own."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*parent, base] if base else parent)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -104,6 +116,14 @@ def test_no_function_in_the_pipeline_is_over_forty_lines() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{_module_name(path)}.{node.name}: {lines} lines")
     assert long == []
+
+
+def test_every_form_of_import_is_seen() -> None:
+    source = (
+        "from pipeline import app\nfrom ..flow import Flow\nfrom . import decode\ndef f():\n    import pipeline.demo\n"
+    )
+    found = _imports_of(source, "pipeline.ingest")
+    assert {"pipeline.app", "pipeline.flow", "pipeline.flow.Flow", "pipeline.ingest.decode", "pipeline.demo"} <= found
 
 
 def test_the_checks_above_can_fail() -> None:

@@ -208,3 +208,44 @@ async def test_an_exception_nobody_foresaw_fails_the_batch_as_internal_error_and
     assert published[0] == [DeadLetterReason.INTERNAL_ERROR] * 2
     assert published[1] == ["ZeroDivisionError: division by zero"] * 2
     assert published[2] == [None] * 3  # the next batch went through
+
+
+async def test_a_transient_error_while_probing_does_not_leave_the_gate_closed_for_good() -> None:
+    access = AccessGate(retry_s=0.001)
+    marketo = ScriptedMarketo(fault("20014"), reset, ok)
+    results = await asyncio.wait_for(delivery(marketo, access)[0].deliver(batch(leads(2))), timeout=5)
+    assert {(r.status, r.attempts) for r in results} == {(RecordStatus.CREATED, 2)}
+    assert access.is_open
+
+
+async def test_when_the_prober_gives_up_another_waiting_call_probes() -> None:
+    access = AccessGate(retry_s=0.001)
+    refusals = [fault("20014")]
+
+    def marketo_side(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        # The one-record call is refused once, then meets resets until its budget is spent; the two-record call,
+        # waiting at the closed gate meanwhile, gets its turn to probe and is accepted.
+        if expected == 1:
+            return (refusals.pop() if refusals else reset)(request, expected)
+        return ok(request, expected)
+
+    deliverer, _ = delivery(ScriptedMarketo(marketo_side), access)
+    first = asyncio.create_task(deliverer.deliver(batch(leads(1))))
+    while access.is_open:  # noqa: ASYNC110 - a step at a time until the first call has been refused
+        await asyncio.sleep(0)
+    second = asyncio.create_task(deliverer.deliver(batch(leads(2, poisoned=frozenset()))))
+    done = await asyncio.wait_for(asyncio.gather(first, second), timeout=5)
+    assert [r.dead_letter for r in done[0]] == [DeadLetterReason.RETRIES_EXHAUSTED]
+    assert [r.status for r in done[1]] == [RecordStatus.CREATED] * 2
+    assert access.is_open
+
+
+async def test_unknown_fields_carried_by_every_record_are_logged_as_such() -> None:
+    from structlog.testing import capture_logs  # noqa: PLC0415
+
+    marketo = ScriptedMarketo(rejects_bad("syncMultipleLeads operation failed: unknown fields for import: Bad"))
+    with capture_logs() as logs:
+        results = await delivery(marketo)[0].deliver(batch(leads(2, poisoned=frozenset({0, 1}))))
+    assert [r.status for r in results] == [RecordStatus.FAILED] * 2
+    assert [entry["event"] for entry in logs] == ["batch_unknown_fields"]
+    assert len(marketo.calls) == 1
