@@ -28,6 +28,19 @@ class CallRejectedError(PermanentError):
     """An HTTP status that says the request as a whole will never be accepted (e.g. 413 too large)."""
 
 
+async def read_body(stream: aiohttp.StreamReader, max_bytes: int) -> bytes:
+    """The whole body, however many pieces the network brings it in.
+
+    Past `max_bytes` it stops reading and returns `max_bytes + 1` bytes, which the parser refuses as too large.
+    """
+    body = bytearray()
+    async for chunk in stream.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > max_bytes:
+            return bytes(body[: max_bytes + 1])
+    return bytes(body)
+
+
 class MarketoClient:
     """Posts signed envelopes to one endpoint through one shared aiohttp session."""
 
@@ -55,7 +68,7 @@ class MarketoClient:
                 self._endpoint, data=body, headers=headers, timeout=self._timeout
             ) as response:
                 status = response.status
-                reply = await response.content.read(self._max_response_bytes + 1)
+                reply = await read_body(response.content, self._max_response_bytes)
         except TimeoutError as exc:
             raise TransportError("timeout", f"no reply within {self._timeout.total}s") from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
