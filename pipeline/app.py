@@ -21,6 +21,7 @@ from pipeline._tasks import await_chains
 from pipeline.config import Settings
 from pipeline.deliver.access import AccessGate
 from pipeline.deliver.client import MarketoClient
+from pipeline.deliver.clock import ClockCheck
 from pipeline.deliver.delivery import BatchDelivery, DeliverPolicy
 from pipeline.deliver.governor import RateGovernor
 from pipeline.deliver.pool import DeliveryPool
@@ -75,6 +76,7 @@ class Service:
         self.book = OffsetBook()
         self.flow = Flow(flow_limits(settings))
         self.access = AccessGate(settings.deliver.access_retry_s, on_change=self.metrics.marketo_access.set)
+        self.clock = ClockCheck()
         self.governor = RateGovernor(
             calls_per_window=settings.deliver.calls_per_20s, daily_quota=settings.deliver.daily_quota
         )
@@ -100,6 +102,8 @@ class Service:
             reasons.append("producer not connected")
         if not self.access.is_open:
             reasons.append(f"Marketo refuses our calls: {self.access.reason}")
+        if self.clock.problem is not None:
+            reasons.append(self.clock.problem)
         if self.governor.quota_remaining == 0:
             reasons.append("daily Marketo quota used up")
         return reasons
@@ -151,7 +155,7 @@ class Service:
             backoff_max_s=s.deliver.backoff_max_ms / 1000,
             dedup_enabled=s.marketo.dedup_enabled,
         )
-        delivery = BatchDelivery(client, self.governor, self.access, policy, self.metrics)
+        delivery = BatchDelivery(client, self.governor, self.access, policy, self.metrics, clock=self.clock)
         pool = DeliveryPool(delivery, s.deliver.max_concurrency, self._on_results)
         source = EventSource(
             bootstrap=s.kafka.bootstrap,

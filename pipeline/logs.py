@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final, TextIO
 
 import structlog
@@ -15,6 +15,7 @@ _MASKED_KEYS: Final = frozenset({"email", "Email", "cookie", "marketoCookie", "M
 _EMAIL: Final = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 # A precedence key or text that carries a Munchkin cookie: `cookie:id:561-HYG-937&token:...`.
 _COOKIE: Final = re.compile(r"(cookie:)[^\s|\"']+")
+_MAX_DEPTH: Final = 8
 
 
 def mask_email(text: str) -> str:
@@ -36,15 +37,29 @@ def mask_value(value: str) -> str:
     return f"{value[:4]}***" if len(value) > 8 else "***"  # noqa: PLR2004
 
 
+def _masked(key: str, value: object, depth: int = 0) -> object:
+    """`value` with secrets redacted and personal data masked, however deep it sits in lists and mappings."""
+    if key in _SECRET_KEYS:
+        return "[redacted]"
+    if isinstance(value, str):
+        if key in _MASKED_KEYS:
+            return mask_email(value) if "@" in value else mask_value(value)
+        return mask_text(value)
+    if depth >= _MAX_DEPTH:
+        return value if isinstance(value, int | float | bool) or value is None else "[too deep to log]"
+    if isinstance(value, Mapping):
+        return {str(k): _masked(str(k), v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_masked(key, item, depth + 1) for item in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return mask_text(str(value))  # anything else is logged as its text, masked like text
+
+
 def _mask(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Runs after the exception is formatted, so an exception's text is masked like any other.
     for key in list(event):
-        value = event[key]
-        if key in _SECRET_KEYS:
-            event[key] = "[redacted]"
-        elif key in _MASKED_KEYS and isinstance(value, str):
-            event[key] = mask_email(value) if "@" in value else mask_value(value)
-        elif isinstance(value, str):
-            event[key] = mask_text(value)
+        event[key] = _masked(key, event[key])
     return event
 
 
@@ -55,8 +70,8 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _mask,
         structlog.processors.format_exc_info,
+        _mask,
     ]
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(

@@ -26,11 +26,21 @@ class PartitionOffsets:
         self._pending.append(offset)
         self._next = offset + 1
 
-    def completed(self, offset: int) -> None:
-        """`offset` has its result or dead letter."""
+    def completed(self, offset: int) -> bool:
+        """`offset` has its result or dead letter; False when it is not an offset this partition waits for.
+
+        An answer for an offset below the watermark, or not read yet (an earlier ownership of this partition
+        answering late), changes nothing: it could never leave the set of answered offsets.
+        """
+        pending = self._pending
+        if not pending or not pending[0] <= offset < (self._next or 0) or offset in self._done:
+            return False
         self._done.add(offset)
-        while self._pending and self._pending[0] in self._done:
-            self._done.discard(self._pending.popleft())
+        while pending and pending[0] in self._done:
+            self._done.discard(pending.popleft())
+        if not pending:
+            self._done.clear()  # all answered: anything left is an offset that was never read (a gap)
+        return True
 
     def committable(self) -> int | None:
         """The offset to commit: the oldest unanswered one, or the next to read when all are answered."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
 from typing import Final
 
 import aiohttp
@@ -9,7 +11,7 @@ import aiohttp
 from pipeline.errors import PermanentError, RetryableError
 from pipeline.marketo.document import ResponseError
 from pipeline.marketo.envelope import SoapRequest, build_envelope
-from pipeline.marketo.fault import AccessFaultError, Fault
+from pipeline.marketo.fault import AccessFaultError, Fault, RequestExpiredError
 from pipeline.marketo.namespace import CONTENT_TYPE, soap_action
 from pipeline.marketo.response import RecordOutcome, parse_reply
 from pipeline.marketo.signing import Credentials
@@ -26,6 +28,19 @@ class TransportError(RetryableError):
 
 class CallRejectedError(PermanentError):
     """An HTTP status that says the request as a whole will never be accepted (e.g. 413 too large)."""
+
+
+def clock_skew_s(date: str | None) -> float | None:
+    """This clock minus the one that wrote an HTTP `Date` header (whole seconds), or None without a readable one."""
+    if not date:
+        return None
+    try:
+        theirs = parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return None
+    if theirs.tzinfo is None:
+        return None
+    return round(time.time() - theirs.timestamp(), 1)
 
 
 async def read_body(stream: aiohttp.StreamReader, max_bytes: int) -> bytes:
@@ -69,11 +84,16 @@ class MarketoClient:
             ) as response:
                 status = response.status
                 reply = await read_body(response.content, self._max_response_bytes)
+                date = response.headers.get("Date")
         except TimeoutError as exc:
             raise TransportError("timeout", f"no reply within {self._timeout.total}s") from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
             raise TransportError("connection", f"{type(exc).__name__}: {exc}") from exc
-        return self._interpret(request, status, reply, expected)
+        try:
+            return self._interpret(request, status, reply, expected)
+        except RequestExpiredError as exc:
+            exc.clock_skew_s = clock_skew_s(date)
+            raise
 
     def _interpret(self, request: SoapRequest, status: int, reply: bytes, expected: int) -> list[RecordOutcome]:
         if status in _ACCESS_STATUSES:

@@ -17,11 +17,13 @@ import structlog
 
 from pipeline.deliver.access import AccessGate
 from pipeline.deliver.backoff import backoff_s
+from pipeline.deliver.clock import ClockCheck
 from pipeline.deliver.governor import RateGovernor
 from pipeline.deliver.request import build_request
 from pipeline.deliver.split import split_rejected
 from pipeline.errors import PermanentError, RetryableError
 from pipeline.marketo.envelope import SoapRequest, UnencodableRecordError
+from pipeline.marketo.fault import RequestExpiredError
 from pipeline.marketo.response import RecordOutcome
 from pipeline.metrics import Metrics
 from pipeline.records import (
@@ -103,13 +105,21 @@ class BatchDelivery:
     """Takes one batch to its end: a result for every record, whatever Marketo does."""
 
     def __init__(
-        self, caller: Caller, governor: RateGovernor, access: AccessGate, policy: DeliverPolicy, metrics: Metrics
+        self,
+        caller: Caller,
+        governor: RateGovernor,
+        access: AccessGate,
+        policy: DeliverPolicy,
+        metrics: Metrics,
+        *,
+        clock: ClockCheck | None = None,
     ) -> None:
         self._caller = caller
         self._governor = governor
         self._access = access
         self._policy = policy
         self._metrics = metrics
+        self._clock = clock or ClockCheck()
 
     async def deliver(self, batch: Batch) -> list[RecordResult]:
         """Results for every record of `batch`, in no particular order."""
@@ -185,6 +195,8 @@ class BatchDelivery:
             try:
                 return await self._attempt(request, expected), attempts
             except RetryableError as exc:
+                if isinstance(exc, RequestExpiredError):
+                    self._clock.expired(exc.clock_skew_s, operation=request.operation.value)
                 if attempts >= self._policy.max_attempts:
                     raise RetriesExhaustedError(attempts, exc) from exc
                 self._metrics.retries.labels(request.operation.value, exc.reason).inc()
@@ -210,6 +222,7 @@ class BatchDelivery:
                 self._access.refused(str(exc), operation=operation)
                 continue
             self._access.accepted(operation=operation)
+            self._clock.accepted()
             return outcomes
 
     async def _timed_call(self, request: SoapRequest, expected: int) -> list[RecordOutcome]:

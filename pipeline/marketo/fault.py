@@ -92,17 +92,27 @@ class Fault:
 
 
 class TransientFaultError(RetryableError):
-    """Marketo could not serve the call now (internal error, expiry, rate or concurrency limit)."""
+    """Marketo could not serve the call now (internal error, expiry, rate or concurrency limit).
+
+    Its metric label names the code when the table knows it, else `fault_other`: a broken endpoint cannot
+    invent label values.
+    """
 
     def __init__(self, fault: Fault) -> None:
-        # An expired request only needs a fresh signature: no reason to wait.
-        super().__init__(
-            f"Marketo fault {fault}",
-            retry_after_s=0.0 if fault.code == "20016" else None,
-            reason=f"fault_{fault.code or 'unknown'}",
-        )
+        known = fault.code if fault.code in FAULT_TEXT else "other"
+        super().__init__(f"Marketo fault {fault}", reason=f"fault_{known}")
         self.fault = fault
         self.code = fault.code
+
+
+class RequestExpiredError(TransientFaultError):
+    """20016: Marketo found the request's timestamp too old.
+
+    Each attempt is signed afresh, so a repeat means this clock and Marketo's disagree: retried with the usual
+    backoff, never at once. `clock_skew_s` is this clock minus Marketo's (from the reply's Date header), when known.
+    """
+
+    clock_skew_s: float | None = None
 
 
 class AccessFaultError(RetryableError):
@@ -127,6 +137,7 @@ class RejectedFaultError(PermanentError):
 
 
 MarketoFaultError = TransientFaultError | AccessFaultError | RejectedFaultError
+EXPIRED_CODE: Final = "20016"
 
 
 def fault_error(fault: Fault) -> MarketoFaultError:
@@ -137,7 +148,7 @@ def fault_error(fault: Fault) -> MarketoFaultError:
         case FaultKind.REJECTED:
             return RejectedFaultError(fault)
         case FaultKind.TRANSIENT:
-            return TransientFaultError(fault)
+            return RequestExpiredError(fault) if fault.code == EXPIRED_CODE else TransientFaultError(fault)
 
 
 def _child_text(element: etree._Element, local_name: str) -> str | None:

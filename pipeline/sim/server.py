@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import socket
 import struct
 import time
@@ -268,7 +269,8 @@ class Simulator:
     async def _wsdl(self, request: web.Request) -> web.Response:
         if "wsdl" not in {key.lower() for key in request.query}:
             return web.Response(status=405, text="POST a SOAP envelope, or GET ?WSDL for the service description")
-        address = f"{request.scheme}://{request.host}{request.path}".encode()
+        # The Host header is the client's to write: escaped, it can only ever be text of the attribute.
+        address = html.escape(f"{request.scheme}://{request.host}{request.path}", quote=True).encode()
         return web.Response(body=wsdl_bytes().replace(_WSDL_ADDRESS, address), content_type="text/xml", charset="utf-8")
 
     # --- admin --------------------------------------------------------------------------------

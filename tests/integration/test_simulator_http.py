@@ -283,3 +283,22 @@ async def test_config_errors_are_explained_and_reset_forgets_state(sim: SimClien
     stats = await sim.admin("stats")
     assert (stats["leads"], stats["calls"]["syncMultipleLeads"]) == (0, 0)
     assert (await sim.admin("config"))["latency_ms"] == 1
+
+
+async def test_a_hostile_host_header_stays_text_in_the_wsdl(sim: SimClient) -> None:
+    host, port = sim.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    hostile = b'evil"/><injected/><x y="'
+    writer.write(b"GET /soap/mktows/2_2?WSDL HTTP/1.1\r\nHost: " + hostile + b"\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    reply = await reader.read()
+    writer.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        assert head.startswith(b"HTTP/1.1 400")  # refused outright is as safe
+        return
+    wsdl = etree.fromstring(body)
+    assert wsdl.find(".//injected") is None
+    address = wsdl.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
+    assert address is not None
+    assert address.get("location") == f"http://{hostile.decode()}/soap/mktows/2_2"

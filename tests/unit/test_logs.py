@@ -30,3 +30,33 @@ def test_secrets_are_redacted_and_identity_fields_masked() -> None:
     assert line["email"] == "a***@example.com"
     assert line["cookie"] == "id:1***"
     assert line["n"] == 1
+
+
+def test_exception_text_and_nested_values_are_masked_too() -> None:
+    buffer = io.StringIO()
+    configure_logging("info", stream=buffer)
+    try:
+        try:
+            raise ValueError("lead ada@example.com refused, cookie:id:561-HYG-937&token:_mch")  # noqa: TRY301
+        except ValueError:
+            structlog.get_logger().exception(
+                "probe",
+                lead={"Email": "bob@example.com", "tags": ["carol@example.com"], "auth": {"password": "pw"}},
+                keys=("email:dan@example.com",),
+            )
+        logging.getLogger("aiokafka").error("could not reach erin@example.com")
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    text = buffer.getvalue()
+    for secret in ("ada@", "bob@", "carol@", "dan@", "erin@", "561-HYG", '"pw"'):
+        assert secret not in text
+    probe, stdlib = (orjson.loads(line) for line in text.splitlines())
+    assert "a***@example.com" in probe["exception"]
+    assert probe["lead"] == {
+        "Email": "b***@example.com",
+        "tags": ["c***@example.com"],
+        "auth": {"password": "[redacted]"},
+    }
+    assert probe["keys"] == ["email:d***@example.com"]
+    assert stdlib["event"] == "could not reach e***@example.com"

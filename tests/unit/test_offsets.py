@@ -60,3 +60,20 @@ def test_the_book_reports_only_moved_watermarks_and_forgets_revoked_partitions()
     assert book.pending == 2
     book.completed(Source("t", 1, 1))  # a late answer for a partition given up: ignored
     assert book.pending == 2
+
+
+def test_late_answers_of_an_earlier_ownership_leave_nothing_behind() -> None:
+    book = OffsetBook()
+    for offset in range(100, 106):
+        book.consumed(Source("t", 0, offset))
+    book.revoke([("t", 0)])
+    # Another instance owned the partition meanwhile and committed up to 200; it comes back to this one.
+    book.consumed(Source("t", 0, 200))
+    for offset in (103, 104, 250):  # answers for the old copies arrive late; 250 was never read
+        book.completed(Source("t", 0, offset))
+    partition = book._partitions["t", 0]
+    assert partition._done == set()
+    assert book.pending == 1
+    book.completed(Source("t", 0, 200))
+    assert (book.pending, book.to_commit()) == (0, {("t", 0): 201})
+

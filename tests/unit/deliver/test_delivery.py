@@ -249,3 +249,42 @@ async def test_unknown_fields_carried_by_every_record_are_logged_as_such() -> No
     assert [r.status for r in results] == [RecordStatus.FAILED] * 2
     assert [entry["event"] for entry in logs] == ["batch_unknown_fields"]
     assert len(marketo.calls) == 1
+
+
+async def test_an_expired_request_says_the_clock_is_off_until_a_call_goes_through() -> None:
+    from pipeline.deliver.clock import ClockCheck  # noqa: PLC0415
+    from pipeline.marketo.fault import RequestExpiredError  # noqa: PLC0415
+
+    clock = ClockCheck()
+    problems: list[str | None] = []
+
+    def expired(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        del request, expected
+        problems.append(clock.problem)
+        error = RequestExpiredError(Fault("20016", "Request expired"))
+        error.clock_skew_s = -930.0
+        raise error
+
+    metrics = Metrics()
+    governor = RateGovernor(calls_per_window=10_000, daily_quota=1_000_000)
+    marketo = ScriptedMarketo(expired, expired, ok)
+    deliverer = BatchDelivery(marketo, governor, AccessGate(retry_s=0.0001), POLICY, metrics, clock=clock)
+    results = await deliverer.deliver(batch(leads(1)))
+    assert problems == [None, "Marketo says our requests expire (20016): this clock is -930.0 s off Marketo's"]
+    assert clock.problem is None
+    assert [(r.status, r.attempts) for r in results] == [(RecordStatus.CREATED, 3)]
+    assert metrics.retries.labels("syncMultipleLeads", "fault_20016")._value.get() == 2
+
+
+def test_the_clock_skew_is_read_from_the_reply_date() -> None:
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+    from email.utils import format_datetime  # noqa: PLC0415
+
+    from pipeline.deliver.client import clock_skew_s  # noqa: PLC0415
+
+    theirs = format_datetime(datetime.now(UTC) + timedelta(minutes=20), usegmt=True)
+    skew = clock_skew_s(theirs)
+    assert skew is not None
+    assert -1201 <= skew <= -1199
+    assert clock_skew_s(None) is None
+    assert clock_skew_s("not a date") is None

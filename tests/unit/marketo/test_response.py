@@ -8,7 +8,14 @@ import pytest
 
 from pipeline.errors import PermanentError, RetryableError
 from pipeline.marketo.document import ResponseError
-from pipeline.marketo.fault import AccessFaultError, FaultKind, RejectedFaultError, TransientFaultError
+from pipeline.marketo.fault import (
+    AccessFaultError,
+    Fault,
+    FaultKind,
+    RejectedFaultError,
+    RequestExpiredError,
+    TransientFaultError,
+)
 from pipeline.marketo.response import parse_reply
 from pipeline.records import Attrib, Operation, RecordStatus
 
@@ -175,12 +182,17 @@ def test_fault_codes_carry_their_policy(code: str, error_type: type[Exception], 
     assert caught.value.fault.code == code  # type: ignore[attr-defined]
 
 
-def test_request_expired_asks_for_an_immediate_resigned_retry() -> None:
+def test_request_expired_is_retried_with_the_usual_backoff_not_at_once() -> None:
     fault = "<SOAP-ENV:Fault><faultcode>SOAP-ENV:Client</faultcode><faultstring>20016 - Request expired</faultstring></SOAP-ENV:Fault>"
-    with pytest.raises(TransientFaultError) as caught:
+    with pytest.raises(RequestExpiredError) as caught:
         parse_reply(SMS, f"{ENV}<SOAP-ENV:Body>{fault}</SOAP-ENV:Body></SOAP-ENV:Envelope>".encode(), expected=1)
     assert caught.value.fault.code == "20016"  # read from the faultstring when there is no detail
-    assert caught.value.retry_after_s == 0.0
+    assert caught.value.retry_after_s is None  # a skewed clock would otherwise spend the budget in milliseconds
+
+
+@pytest.mark.parametrize(("code", "label"), [("20023", "fault_20023"), ("77777", "fault_other"), (None, "fault_other")])
+def test_the_retry_label_of_a_fault_is_bounded_to_the_codes_known(code: str | None, label: str) -> None:
+    assert TransientFaultError(Fault(code, "x")).reason == label
 
 
 XXE_FILE = b"""<?xml version="1.0"?>
