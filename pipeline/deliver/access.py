@@ -32,6 +32,7 @@ class AccessGate:
         self._open = asyncio.Event()
         self._open.set()
         self._next_probe = 0.0
+        self._held_code: str | None = None
         self.reason: str | None = None
 
     @property
@@ -48,9 +49,20 @@ class AccessGate:
             if self._on_change is not None:
                 self._on_change(0)
 
+    def hold(self, code: str, reason: str) -> None:
+        """Marketo rejects every call with `code`: close, and take that fault as a refusal until a call goes through."""
+        log.warning("marketo_rejects_every_call", code=code, reason=reason)
+        self._held_code = code
+        self.close(reason)
+
+    def holds(self, code: str) -> bool:
+        """Whether sending is paused for fault `code` (a call that draws it again waits instead of failing)."""
+        return self._held_code == code and not self.is_open
+
     def open(self) -> None:
         """Marketo accepted a call again."""
         self.reason = None
+        self._held_code = None
         if not self._open.is_set():
             self._open.set()
             if self._on_change is not None:

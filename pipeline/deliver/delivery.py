@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, NamedTuple, Protocol
 
 import structlog
 
@@ -20,7 +20,7 @@ from pipeline.deliver.backoff import backoff_s
 from pipeline.deliver.clock import ClockCheck
 from pipeline.deliver.governor import RateGovernor
 from pipeline.deliver.request import build_request
-from pipeline.deliver.split import split_rejected
+from pipeline.deliver.split import Split, split_rejected
 from pipeline.errors import PermanentError, RetryableError
 from pipeline.marketo.envelope import SoapRequest, UnencodableRecordError
 from pipeline.marketo.fault import RequestExpiredError
@@ -58,6 +58,16 @@ class DeliverPolicy:
     dedup_enabled: bool = True
 
 
+CALL_FAULTS_BEFORE_PAUSE: Final = 3  # batches in a row rejected as a whole, for one code, before sending pauses
+
+
+class _Shape(NamedTuple):
+    """What every call of one batch shares: the operation, and the MObject operation of syncMObjects."""
+
+    operation: Operation
+    mobject_operation: SyncOperation | None
+
+
 class RetriesExhaustedError(PermanentError):
     """The call failed `attempts` times for transient reasons; `last` is the last of them."""
 
@@ -76,6 +86,27 @@ class BatchRejectedError(PermanentError):
         self.attempts = attempts
         self.code = cause.code
         self.message = str(cause)
+
+    def same_fault(self, other: BatchRejectedError) -> bool:
+        """Whether `other` is the same refusal: the same code and the same words."""
+        return (self.code, self.message) == (other.code, other.message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    """A call rejected as a whole: the records it carried, why, the attempts so far, and results already known."""
+
+    records: list[Record]
+    error: BatchRejectedError
+    attempts: int
+    results: list[RecordResult]
+
+
+def _log_split(shape: _Shape, split: Split, records: int, code: str | None) -> None:
+    if split.cause == "named":
+        log.info("batch_unknown_fields", operation=shape.operation.value, records=records, failed=len(split.failing))
+    elif split.cause == "halved":
+        log.info("batch_split", operation=shape.operation.value, records=records, code=code)
 
 
 def outcome_result(record: Record, outcome: RecordOutcome, attempts: int) -> RecordResult:
@@ -120,23 +151,27 @@ class BatchDelivery:
         self._policy = policy
         self._metrics = metrics
         self._clock = clock or ClockCheck()
+        self._call_faults: tuple[str | None, int] = (None, 0)  # the code of the last whole-call faults, and how many
 
     async def deliver(self, batch: Batch) -> list[RecordResult]:
         """Results for every record of `batch`, in no particular order."""
-        return await self._deliver(batch.operation, batch.records, batch.mobject_operation, prior_attempts=0)
+        shape = _Shape(batch.operation, batch.mobject_operation)
+        return await self._deliver(shape, batch.records, prior_attempts=0)
 
-    async def _deliver(
-        self,
-        operation: Operation,
-        records: Sequence[Record],
-        mobject_operation: SyncOperation | None,
-        *,
-        prior_attempts: int,
-    ) -> list[RecordResult]:
-        request, sendable, results = self._encode(operation, records, mobject_operation, prior_attempts)
+    async def _deliver(self, shape: _Shape, records: Sequence[Record], *, prior_attempts: int) -> list[RecordResult]:
+        tried = await self._try(shape, records, prior_attempts)
+        if isinstance(tried, _Rejected):
+            return tried.results + await self._after_rejection(shape, tried)
+        return tried
+
+    async def _try(
+        self, shape: _Shape, records: Sequence[Record], prior_attempts: int
+    ) -> list[RecordResult] | _Rejected:
+        """One call's worth: every record's result, or the rejection of the call with the records it carried."""
+        request, sendable, results = self._encode(shape, records, prior_attempts)
         if request is None:
             return results
-        self._metrics.batch_records.labels(operation.value).observe(len(sendable))
+        self._metrics.batch_records.labels(shape.operation.value).observe(len(sendable))
         try:
             outcomes, attempts = await self._send(request, len(sendable))
         except RetriesExhaustedError as exc:
@@ -144,13 +179,12 @@ class BatchDelivery:
             reason = DeadLetterReason.RETRIES_EXHAUSTED
             return results + [failed_result(r, reason, attempts, exc.code, str(exc)) for r in sendable]
         except BatchRejectedError as exc:
-            attempts = prior_attempts + exc.attempts
-            return results + await self._after_rejection(operation, sendable, mobject_operation, exc, attempts)
+            return _Rejected(sendable, exc, prior_attempts + exc.attempts, results)
         attempts = prior_attempts + attempts
         return results + [outcome_result(r, o, attempts) for r, o in zip(sendable, outcomes, strict=True)]
 
     def _encode(
-        self, operation: Operation, records: Sequence[Record], mobject_operation: SyncOperation | None, attempts: int
+        self, shape: _Shape, records: Sequence[Record], attempts: int
     ) -> tuple[SoapRequest | None, list[Record], list[RecordResult]]:
         """The call's body and the records it carries; a record XML cannot carry fails alone, never the call."""
         sendable = list(records)
@@ -158,7 +192,7 @@ class BatchDelivery:
         while sendable:
             try:
                 request = build_request(
-                    operation, sendable, mobject_operation, dedup_enabled=self._policy.dedup_enabled
+                    shape.operation, sendable, shape.mobject_operation, dedup_enabled=self._policy.dedup_enabled
                 )
             except UnencodableRecordError as exc:  # validation at ingest should have caught it
                 bad = sendable.pop(exc.index)
@@ -167,25 +201,41 @@ class BatchDelivery:
             return request, sendable, failed
         return None, sendable, failed
 
-    async def _after_rejection(
-        self,
-        operation: Operation,
-        records: list[Record],
-        mobject_operation: SyncOperation | None,
-        rejection: BatchRejectedError,
-        attempts: int,
-    ) -> list[RecordResult]:
-        """Fail the records the rejection is pinned on; send the others again, as the split policy says."""
-        split = split_rejected(records, rejection.code, rejection.message)
-        if split.cause == "named":
-            log.info("batch_unknown_fields", operation=operation.value, records=len(records), failed=len(split.failing))
-        elif split.cause == "halved":
-            log.info("batch_split", operation=operation.value, records=len(records), code=rejection.code)
+    async def _after_rejection(self, shape: _Shape, rejected: _Rejected) -> list[RecordResult]:
+        """Fail the records the rejection is pinned on; send the others again, as the split policy says.
+
+        Halving stops when both halves draw the very fault the whole call drew: then the fault is the call's, not
+        a record's, and splitting further would only spend the day's quota (2n - 1 calls for n records).
+        """
+        error, records = rejected.error, rejected.records
+        split = split_rejected(records, error.code, error.message)
+        _log_split(shape, split, len(records), error.code)
         reason = DeadLetterReason.MARKETO_REJECTED
-        results = [failed_result(r, reason, attempts, rejection.code, rejection.message) for r in split.failing]
-        for group in split.again:
-            results += await self._deliver(operation, group, mobject_operation, prior_attempts=attempts)
+        results = [failed_result(r, reason, rejected.attempts, error.code, error.message) for r in split.failing]
+        if split.cause != "halved":
+            for group in split.again:
+                results += await self._deliver(shape, group, prior_attempts=rejected.attempts)
+            return results
+        halves = [await self._try(shape, half, rejected.attempts) for half in split.again]
+        if all(isinstance(h, _Rejected) and h.error.same_fault(error) for h in halves):
+            return results + self._rejected_as_a_call(shape, [h for h in halves if isinstance(h, _Rejected)])
+        for half in halves:
+            results += half.results + await self._after_rejection(shape, half) if isinstance(half, _Rejected) else half
         return results
+
+    def _rejected_as_a_call(self, shape: _Shape, halves: list[_Rejected]) -> list[RecordResult]:
+        """Every record of `halves` fails with the call's fault; the same fault on several batches pauses sending."""
+        error = halves[0].error
+        self._call_faults = (error.code, self._call_faults[1] + 1 if self._call_faults[0] == error.code else 1)
+        log.warning("marketo_rejects_the_call", operation=shape.operation.value, code=error.code, error=error.message)
+        if self._call_faults[1] >= CALL_FAULTS_BEFORE_PAUSE and error.code is not None:
+            reason = f"Marketo rejects every call with {error.code} ({error.message}); sending paused"
+            self._access.hold(error.code, reason)
+        failed = DeadLetterReason.MARKETO_REJECTED
+        results = [r for h in halves for r in h.results]
+        return results + [
+            failed_result(r, failed, h.attempts, error.code, error.message) for h in halves for r in h.records
+        ]
 
     async def _send(self, request: SoapRequest, expected: int) -> tuple[list[RecordOutcome], int]:
         """Outcomes and the attempts they took; raises RetriesExhaustedError or BatchRejectedError."""
@@ -216,14 +266,21 @@ class BatchDelivery:
             self._metrics.daily_quota_remaining.set(self._governor.quota_remaining)
             try:
                 outcomes = await self._timed_call(request, expected)
-            except RetryableError as exc:
-                if not exc.pauses_sending:
+            except (RetryableError, PermanentError) as exc:
+                if not self._pauses(exc):
                     raise
                 self._access.refused(str(exc), operation=operation)
                 continue
             self._access.accepted(operation=operation)
             self._clock.accepted()
+            self._call_faults = (None, 0)
             return outcomes
+
+    def _pauses(self, exc: RetryableError | PermanentError) -> bool:
+        """Whether `exc` is a refusal of all sending (access, or a whole-call fault sending is paused for)."""
+        if isinstance(exc, RetryableError):
+            return exc.pauses_sending
+        return exc.code is not None and self._access.holds(exc.code)
 
     async def _timed_call(self, request: SoapRequest, expected: int) -> list[RecordOutcome]:
         """The call, counted and timed by its outcome: `ok`, `rejected`, or the retry reason."""

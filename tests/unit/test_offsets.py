@@ -76,4 +76,3 @@ def test_late_answers_of_an_earlier_ownership_leave_nothing_behind() -> None:
     assert book.pending == 1
     book.completed(Source("t", 0, 200))
     assert (book.pending, book.to_commit()) == (0, {("t", 0): 201})
-

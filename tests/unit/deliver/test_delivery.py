@@ -288,3 +288,56 @@ def test_the_clock_skew_is_read_from_the_reply_date() -> None:
     assert -1201 <= skew <= -1199
     assert clock_skew_s(None) is None
     assert clock_skew_s("not a date") is None
+
+
+def rejects_every_call(code: str = "20017") -> Behaviour:
+    def reject(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        del request, expected
+        raise RejectedFaultError(Fault(code, "Invalid request"))
+
+    return reject
+
+
+async def test_a_fault_both_halves_draw_is_the_calls_and_is_not_split_further() -> None:
+    marketo = ScriptedMarketo(rejects_every_call())
+    results = await delivery(marketo)[0].deliver(batch(leads(300, poisoned=frozenset())))
+    assert len(marketo.calls) == 3  # the call, then each half once: not 599 calls
+    assert len(results) == 300
+    assert {(r.status, r.dead_letter, r.error.code if r.error else None) for r in results} == {
+        (RecordStatus.FAILED, DeadLetterReason.MARKETO_REJECTED, "20017")
+    }
+
+
+async def test_two_poisoned_halves_with_their_own_words_are_still_split_to_the_records() -> None:
+    def poison(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        for n in (7, 200):
+            if f"<Email>{n}@x.com</Email>" in request.body:
+                raise RejectedFaultError(Fault("20110", f"lead {n}@x.com: a parameter is bad"))
+        return ok(request, expected)
+
+    marketo = ScriptedMarketo(poison)
+    results = await delivery(marketo)[0].deliver(batch(leads(300, poisoned=frozenset())))
+    assert sorted(r.record.key for r in results if r.status is RecordStatus.FAILED) == [
+        "email:200@x.com",
+        "email:7@x.com",
+    ]
+
+
+async def test_the_same_call_fault_on_batch_after_batch_pauses_sending_until_marketo_accepts_again() -> None:
+    access = AccessGate(retry_s=0.01)
+    marketo = ScriptedMarketo(rejects_every_call())
+    deliverer, _ = delivery(marketo, access)
+    for _ in range(3):
+        await deliverer.deliver(batch(leads(10, poisoned=frozenset())))
+    assert not access.is_open
+    assert access.reason is not None
+    assert "20017" in access.reason
+    calls_when_paused = len(marketo.calls)
+    held = asyncio.create_task(deliverer.deliver(batch(leads(4, poisoned=frozenset()))))
+    await asyncio.sleep(0.1)
+    assert not held.done()  # its records wait: no dead letters, no halving, one probe every retry_s
+    assert len(marketo.calls) - calls_when_paused <= 12
+    marketo.script = [ok]
+    results = await asyncio.wait_for(held, timeout=5)
+    assert [r.status for r in results] == [RecordStatus.CREATED] * 4
+    assert access.is_open
