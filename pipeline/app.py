@@ -62,6 +62,8 @@ def flow_limits(settings: Settings) -> FlowLimits:
         max_wait_s=settings.batch.max_wait_ms / 1000,
         max_leads=settings.batch.max_leads,
         max_mobjects=settings.batch.max_mobjects,
+        max_record_events=settings.dedupe.max_record_events,
+        max_linked_identities=settings.dedupe.max_linked_identities,
     )
 
 

@@ -81,6 +81,8 @@ class DedupeSettings(_Section):
     """How long events of one lead are merged before the record moves on."""
 
     window_ms: NonNegativeInt = 1000
+    max_record_events: Annotated[int, Field(gt=0, le=10_000)] = 500
+    max_linked_identities: PositiveInt = 200_000
 
 
 class BatchSettings(_Section):

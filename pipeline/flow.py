@@ -23,7 +23,8 @@ from typing import Final
 
 from pipeline.batch.batcher import Batcher
 from pipeline.dedupe.gate import OrderGate
-from pipeline.dedupe.window import DedupeWindow
+from pipeline.dedupe.links import DEFAULT_CAPACITY, IdentityLinks
+from pipeline.dedupe.window import DEFAULT_MAX_EVENTS, DedupeWindow
 from pipeline.records import Batch, Event, Record
 
 HOLD_WINDOWS: Final = 4  # dedupe windows a partial batch may wait beyond its time under backpressure
@@ -31,20 +32,25 @@ HOLD_WINDOWS: Final = 4  # dedupe windows a partial batch may wait beyond its ti
 
 @dataclass(frozen=True, slots=True)
 class FlowLimits:
-    """How long events merge, how long and how full batches get."""
+    """How long events merge, how long and how full batches get, how much the flow remembers."""
 
     window_s: float
     max_wait_s: float
     max_leads: int
     max_mobjects: int
+    max_record_events: int = DEFAULT_MAX_EVENTS
+    max_linked_identities: int = DEFAULT_CAPACITY
 
 
 class Flow:
     """Window, gate, batcher and outbox, and the rules that move records between them."""
 
     def __init__(self, limits: FlowLimits) -> None:
-        self.window = DedupeWindow(limits.window_s)
-        self.gate = OrderGate()
+        links = IdentityLinks(limits.max_linked_identities, busy=self._busy)
+        self.gate = OrderGate(links)
+        self.window = DedupeWindow(
+            limits.window_s, links=links, on_link=self.gate.join, max_events=limits.max_record_events
+        )
         self.batcher = Batcher(
             max_leads=limits.max_leads, max_mobjects=limits.max_mobjects, max_wait_s=limits.max_wait_s
         )
@@ -132,6 +138,10 @@ class Flow:
         }
 
     # --- between -------------------------------------------------------------------------------
+
+    def _busy(self, root: str) -> bool:
+        """Whether a record still open or unfinished reaches the component `root` stands for."""
+        return self.window.holds(root) or self.gate.holds(root)
 
     def _admit(self, record: Record, now: float) -> None:
         """A record leaves the window: it goes on now unless an earlier record holds one of its identities."""

@@ -6,7 +6,7 @@ Pure: no I/O, nothing but strings out of the records.
 
 from __future__ import annotations
 
-from pipeline.records import Lead, MObject
+from pipeline.records import Association, Lead, MObject
 
 
 def lead_key(lead: Lead, workspace: str | None) -> str:
@@ -43,16 +43,35 @@ def identity_values(
     return frozenset(found)
 
 
-def lead_identities(lead: Lead) -> frozenset[str]:
-    """Every identity value of a lead: records sharing one are never in one call nor in flight together."""
-    fsp_type = lead.foreign_sys_type
-    return identity_values(
-        lead_id=lead.id,
-        foreign_sys_type=None if fsp_type is None else fsp_type.value,
-        foreign_sys_person_id=lead.foreign_sys_person_id,
-        cookie=lead.cookie,
-        email=lead.email,
-    )
+def lead_lookup(lead: Lead) -> frozenset[str]:
+    """The identity values Marketo looks a lead up by: its Id, foreign id, cookie and Email fields.
+
+    Spelled as `identity_values` spells them; written out here because it runs for every event.
+    """
+    found = []
+    if lead.id is not None:
+        found.append(f"id:{lead.id}")
+    if lead.foreign_sys_person_id is not None:
+        fsp_type = lead.foreign_sys_type
+        found.append(f"fsp:{None if fsp_type is None else fsp_type.value}:{lead.foreign_sys_person_id}")
+    if lead.cookie is not None:
+        found.append(f"cookie:{lead.cookie}")
+    if lead.email is not None:
+        found.append(f"email:{lead.email.strip().lower()}")
+    return frozenset(found)
+
+
+def lead_identities(lead: Lead, lookup: frozenset[str] | None = None) -> frozenset[str]:
+    """Every identity value of a lead: the ones it is looked up by (`lookup`, when known), and an attribute Email.
+
+    Marketo moves a lead to an Email set as an attribute. Records sharing a value are never in one call nor in
+    flight together.
+    """
+    found = lead_lookup(lead) if lookup is None else lookup
+    for name, value in lead.attributes:
+        if name == "Email" and value.strip():
+            return found | {f"email:{value.strip().lower()}"}
+    return found
 
 
 def mobject_ref(mobject_type: str, object_id: int | None, external_key: tuple[str, str] | None) -> str | None:
@@ -69,3 +88,34 @@ def mobject_key(mobject: MObject, event_id: str) -> str:
     key = mobject.external_key
     ref = mobject_ref(mobject.type, mobject.id, None if key is None else (key.name, key.value))
     return ref or f"mobj:{mobject.type}:event={event_id}"
+
+
+def _association_ref(association: Association) -> str | None:
+    if association.mobj_type == "Lead":
+        return None if association.id is None else f"id:{association.id}"
+    key = association.external_key
+    return mobject_ref(association.mobj_type, association.id, None if key is None else (key.name, key.value))
+
+
+def mobject_identities(mobject: MObject, key: str) -> frozenset[str]:
+    """What an object is named by: its id and its external key, each a name (or its key, when it has neither)."""
+    found = set()
+    if mobject.id is not None:
+        found.add(f"mobj:{mobject.type}:{mobject.id}")
+    if mobject.external_key is not None:
+        found.add(f"mobj:{mobject.type}:{mobject.external_key.name}={mobject.external_key.value}")
+    return frozenset(found) if found else frozenset({key})
+
+
+def mobject_references(mobject: MObject) -> frozenset[str]:
+    """What an object refers to: its associations, and the OpportunityId and PersonId of a role.
+
+    A record that refers to an object never overtakes that object's own pending records.
+    """
+    found = {ref for ref in map(_association_ref, mobject.associations) if ref is not None}
+    for attrib in mobject.attribs:
+        if attrib.name == "OpportunityId" and attrib.value:
+            found.add(f"mobj:Opportunity:{attrib.value}")
+        elif attrib.name == "PersonId" and attrib.value:
+            found.add(f"id:{attrib.value}")
+    return frozenset(found)

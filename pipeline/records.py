@@ -174,6 +174,7 @@ class Record:
     return_lead: bool = False
     mobject: MObject | None = None
     mobject_operation: SyncOperation | None = None
+    references: frozenset[str] = frozenset()  # identities of other objects or leads this record refers to
 
     @property
     def operation(self) -> Operation:

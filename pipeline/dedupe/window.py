@@ -1,11 +1,29 @@
-"""Events of one precedence key that arrive within the window merge into one record (DESIGN 2.2)."""
+"""Events of one precedence key that arrive within the window merge into one record (DESIGN 2.2).
+
+A merge must give Marketo the state that applying the events one by one in partition order would give. So an
+event merges into its key's open record only when:
+
+- it is looked up as the record is: each of its Id, foreign id, cookie and Email is absent or the record's
+  (Marketo looks a lead up by Id, then foreign id, then Email, and applies the merge in one lookup), and no
+  event of the record moved its lead to another Email (an `Email` attribute: the next lookup would miss it);
+- no record opened after this one, and still open, reaches the same lead (the same component of linked identity
+  values, or a reference to it): merging would move the event ahead of that record;
+- it is not an INSERT (Marketo skips an INSERT of an object that exists, so later INSERTs never win);
+- the record holds fewer than `max_events` events (a result names each event: its size is bounded).
+
+Otherwise the record is closed early, together with every record opened before it (records leave in the order
+they opened, always), and the event opens a new record.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
-from pipeline.identity import lead_identities
+from pipeline.dedupe.links import IdentityLinks
+from pipeline.identity import lead_identities, lead_lookup, mobject_identities, mobject_references
 from pipeline.records import (
     Association,
     Attrib,
@@ -21,12 +39,18 @@ from pipeline.records import (
     TypeAttrib,
 )
 
+DEFAULT_MAX_EVENTS: Final = 500
+_NO_REFERENCES: Final[frozenset[str]] = frozenset()
+
 
 @dataclass(slots=True)
 class _OpenLead:
+    seq: int
     events: list[LeadChange]
     deadline: float
     workspace: str | None
+    values: frozenset[str]
+    lookup: frozenset[str]
     id: int | None = None
     email: str | None = None
     foreign_sys_person_id: str | None = None
@@ -35,17 +59,23 @@ class _OpenLead:
     attributes: dict[str, str] = field(default_factory=dict)
     return_lead: bool = False
 
-    def absorb(self, change: LeadChange) -> None:
-        # Later wins, attribute by attribute; an identity the later event leaves out is kept.
+    @property
+    def references(self) -> frozenset[str]:
+        return _NO_REFERENCES
+
+    def absorb(self, change: LeadChange, values: frozenset[str]) -> None:
+        # Later wins, attribute by attribute. The identity fields are the ones every event of the record is looked
+        # up by (the window merges no other): they stay as the first event gave them, as Marketo keeps them.
         lead = change.lead
         self.events.append(change)
-        if lead.id is not None:
+        self.values |= values
+        if self.id is None:
             self.id = lead.id
-        if lead.email is not None:
+        if self.email is None:
             self.email = lead.email
-        if lead.foreign_sys_person_id is not None:
+        if self.foreign_sys_person_id is None:
             self.foreign_sys_person_id, self.foreign_sys_type = lead.foreign_sys_person_id, lead.foreign_sys_type
-        if lead.cookie is not None:
+        if self.cookie is None:
             self.cookie = lead.cookie
         self.attributes.update(lead.attributes)
         self.return_lead = self.return_lead or change.return_lead
@@ -63,7 +93,7 @@ class _OpenLead:
             key=key,
             kind=EventKind.LEAD,
             events=tuple(self.events),
-            identities=lead_identities(lead),
+            identities=self.values,
             lead=lead,
             workspace=self.workspace,
             return_lead=self.return_lead,
@@ -72,24 +102,33 @@ class _OpenLead:
 
 @dataclass(slots=True)
 class _OpenMObject:
+    seq: int
     events: list[MObjectChange]
     deadline: float
     operation: SyncOperation
     type: str
+    values: frozenset[str]
+    references: frozenset[str]
     id: int | None = None
     external_key: Attrib | None = None
     attribs: dict[str, str] = field(default_factory=dict)
     type_attribs: list[TypeAttrib] = field(default_factory=list)
     associations: list[Association] = field(default_factory=list)
 
-    def absorb(self, change: MObjectChange) -> None:
+    @property
+    def lookup(self) -> frozenset[str]:
+        return self.values
+
+    def absorb(self, change: MObjectChange, values: frozenset[str]) -> None:
         mobject = change.mobject
         self.events.append(change)
+        self.values |= values
         self.id = mobject.id if mobject.id is not None else self.id
         self.external_key = mobject.external_key or self.external_key
         self.attribs.update((a.name, a.value) for a in mobject.attribs)
         self.type_attribs.extend(mobject.type_attribs)  # costs add up; Marketo updates tags by Type
         self.associations.extend(a for a in mobject.associations if a not in self.associations)
+        self.references |= mobject_references(mobject)
 
     def close(self, key: str) -> Record:
         mobject = MObject(
@@ -104,9 +143,10 @@ class _OpenMObject:
             key=key,
             kind=EventKind.MOBJECT,
             events=tuple(self.events),
-            identities=frozenset({key}),
+            identities=self.values,
             mobject=mobject,
             mobject_operation=self.operation,
+            references=self.references,
         )
 
 
@@ -114,76 +154,190 @@ class _OpenMObject:
 class _Single:
     """A key's only event so far: most keys never see a second one, and their record is this event's lead."""
 
+    seq: int
     event: LeadChange
     deadline: float
+    values: frozenset[str]
+    lookup: frozenset[str]
+
+    @property
+    def references(self) -> frozenset[str]:
+        return _NO_REFERENCES
 
     def close(self, key: str) -> Record:
         event = self.event
-        lead = event.lead
         # Positional: the fields in Record's order (key, kind, events, identities, lead, workspace, return_lead).
-        return Record(key, EventKind.LEAD, (event,), lead_identities(lead), lead, event.workspace, event.return_lead)
+        return Record(key, EventKind.LEAD, (event,), self.values, event.lead, event.workspace, event.return_lead)
+
+
+_Open = _Single | _OpenLead | _OpenMObject
+
+
+def event_identities(event: Event) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The identity values an event names itself by, the ones it is looked up by, and the ones it refers to."""
+    if isinstance(event, LeadChange):
+        lookup = lead_lookup(event.lead)
+        return lead_identities(event.lead, lookup), lookup, _NO_REFERENCES
+    values = mobject_identities(event.mobject, event.key)
+    return values, values, mobject_references(event.mobject)
 
 
 class DedupeWindow:
-    """Open records by key, released in the order they opened once their window has passed."""
+    """Open records by key, released in the order they opened once their window has passed.
 
-    def __init__(self, window_s: float) -> None:
+    `links` learns which identity values name one lead from every event; `on_link` hears each merge of two
+    components (root kept, roots absorbed), which the ordering gate needs.
+    """
+
+    def __init__(
+        self,
+        window_s: float,
+        *,
+        links: IdentityLinks | None = None,
+        on_link: Callable[[str, list[str]], None] | None = None,
+        max_events: int = DEFAULT_MAX_EVENTS,
+    ) -> None:
         self.window_s = window_s
-        self._open: OrderedDict[str, _Single | _OpenLead | _OpenMObject] = OrderedDict()
+        self.links = links if links is not None else IdentityLinks()
+        self._on_link = on_link
+        self.max_events = max_events
+        self._open: OrderedDict[str, _Open] = OrderedDict()
+        self._latest: dict[str, int] = {}  # component root -> the latest seq of an open record that reaches it
+        self._root_of = self.links.root_of
+        self._seq = 0
         self.merged = 0  # events absorbed into a record that was already open
         self.pending_events = 0
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def add(self, event: Event, now: float) -> list[Record]:
-        """Merge `event` into its key's open record, or open one; returns records this closes early.
+    def holds(self, root: str) -> bool:
+        """Whether an open record reaches the component `root` stands for."""
+        return root in self._latest
 
-        An MObject event whose operation differs from the open record's closes that record first:
-        INSERT then UPDATE are two calls, in that order.
-        """
+    def add(self, event: Event, now: float) -> list[Record]:
+        """Merge `event` into its key's open record, or open one; returns the records this closes early."""
         self.pending_events += 1
+        if type(event) is LeadChange:  # the common case, spelled out: this runs for every event
+            lookup = lead_lookup(event.lead)
+            values, references = lead_identities(event.lead, lookup), _NO_REFERENCES
+        else:
+            values, lookup, references = event_identities(event)
+        if len(values) == 1:
+            (value,) = values
+            root = self._root_of(value, value)
+        else:
+            root = self._link(values)
         key = event.key
         current = self._open.get(key)
         if current is None:
-            if isinstance(event, LeadChange):
-                self._open[key] = _Single(event, now + self.window_s)
-            else:
-                self._open[key] = self._opened(event, now)
+            self._opened(key, event, (values, lookup, references), root, now)
             return []
-        released: list[Record] = []
-        if type(current) is _Single:  # a second event: the key's record becomes a merge
-            current = self._open[key] = self._merging(current)
-        elif (
-            isinstance(event, MObjectChange)
-            and isinstance(current, _OpenMObject)
-            and current.operation != event.operation
-        ):
-            released.append(self._close(key))
-            self._open[key] = self._opened(event, now)
+        if not self._may_merge(current, event, lookup, references, root):
+            released = self._close_through(key)
+            self._opened(key, event, (values, lookup, references), root, now)
             return released
         self.merged += 1
-        current.absorb(event)  # type: ignore[arg-type,union-attr]
-        return released
+        if type(current) is _Single:  # a second event: the key's record becomes a merge
+            current = self._open[key] = self._merging(current)
+        current.absorb(event, values)  # type: ignore[arg-type,union-attr]
+        self._reach(current.seq, root, current.references)
+        return []
 
-    def _opened(self, event: MObjectChange, now: float) -> _OpenMObject:
-        opened = _OpenMObject(
-            events=[], deadline=now + self.window_s, operation=event.operation, type=event.mobject.type
-        )
-        opened.absorb(event)
-        return opened
+    def _link(self, values: frozenset[str]) -> str:
+        """Link an event's values: they name one lead. Returns the root of their component."""
+        if len(values) < 2:  # noqa: PLR2004 - a lone value links nothing: the common case costs one lookup
+            (value,) = values
+            return self.links.root_of(value, value)
+        root, absorbed = self.links.link(values)
+        if absorbed:
+            latest = self._latest
+            for old in absorbed:
+                if old in latest:
+                    latest[root] = max(latest.get(root, -1), latest.pop(old))
+            if self._on_link is not None:
+                self._on_link(root, absorbed)
+        return root
+
+    def _may_merge(
+        self, current: _Open, event: Event, lookup: frozenset[str], references: frozenset[str], root: str
+    ) -> bool:
+        if not lookup <= current.lookup or current.values != current.lookup:
+            return False  # looked up otherwise, or the record moved its lead to another Email (an attribute)
+        if isinstance(event, MObjectChange):
+            if not isinstance(current, _OpenMObject) or current.operation != event.operation:
+                return False  # INSERT then UPDATE are two calls, in that order
+            if event.operation is SyncOperation.INSERT:
+                return False
+        seq = current.seq
+        latest = self._latest
+        if latest.get(root, -1) > seq:
+            return False
+        if references and any(latest.get(r, -1) > seq for r in self.links.roots(references)):
+            return False
+        events = 1 if type(current) is _Single else len(current.events)  # type: ignore[union-attr]
+        return events < self.max_events
+
+    def _opened(
+        self,
+        key: str,
+        event: Event,
+        names: tuple[frozenset[str], frozenset[str], frozenset[str]],
+        root: str,
+        now: float,
+    ) -> None:
+        values, lookup, references = names
+        self._seq = seq = self._seq + 1
+        deadline = now + self.window_s
+        if isinstance(event, LeadChange):
+            self._open[key] = _Single(seq, event, deadline, values, lookup)
+            self._latest[root] = seq  # the newest record there is: the latest of its component
+            return
+        opened = _OpenMObject(seq, [], deadline, event.operation, event.mobject.type, values, frozenset())
+        opened.absorb(event, values)
+        self._open[key] = opened
+        self._reach(seq, root, references)
+
+    def _reach(self, seq: int, root: str, references: frozenset[str]) -> None:
+        """Record `seq` is open and reaches `root`'s component (and those it refers to)."""
+        latest = self._latest
+        if latest.get(root, -1) < seq:
+            latest[root] = seq
+        for reached in self.links.roots(references) if references else ():
+            if latest.get(reached, -1) < seq:
+                latest[reached] = seq
 
     @staticmethod
     def _merging(single: _Single) -> _OpenLead:
         first = single.event
-        opened = _OpenLead(events=[], deadline=single.deadline, workspace=first.workspace)
-        opened.absorb(first)
+        opened = _OpenLead(single.seq, [], single.deadline, first.workspace, single.values, single.lookup)
+        opened.absorb(first, single.values)
         return opened
 
     def _close(self, key: str) -> Record:
-        record = self._open.pop(key).close(key)
+        current = self._open.pop(key)
+        latest, seq, references = self._latest, current.seq, current.references
+        # A record's own values are linked: any of them names its component.
+        value = next(iter(current.values))
+        root = self._root_of(value, value)
+        if latest.get(root) == seq:
+            del latest[root]
+        for reached in self.links.roots(references) if references else ():
+            if latest.get(reached) == seq:
+                del latest[reached]
+        record = current.close(key)
         self.pending_events -= len(record.events)
         return record
+
+    def _close_through(self, last: str) -> list[Record]:
+        """Close every record opened up to and including `last`'s, in the order they opened."""
+        released = []
+        while self._open:
+            key = next(iter(self._open))
+            released.append(self._close(key))
+            if key == last:
+                break
+        return released
 
     def expired(self, now: float) -> list[Record]:
         """Records whose window has passed, oldest first."""

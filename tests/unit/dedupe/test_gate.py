@@ -81,3 +81,36 @@ def test_admitting_a_record_twice_is_refused() -> None:
     gate.admit(second)
     with pytest.raises(ValueError, match="already admitted"):
         gate.admit(second)
+
+
+def test_an_object_that_refers_to_another_waits_for_its_pending_record_and_readers_go_together() -> None:
+    gate = OrderGate()
+    opportunity = Record("mobj:Opportunity:ExtId=O-1", EventKind.MOBJECT, (), frozenset({"mobj:Opportunity:ExtId=O-1"}))
+    refs = frozenset({"mobj:Opportunity:ExtId=O-1"})
+    role_a = Record("mobj:OpportunityPersonRole:r=1", EventKind.MOBJECT, (), frozenset({"r1"}), references=refs)
+    role_b = Record("mobj:OpportunityPersonRole:r=2", EventKind.MOBJECT, (), frozenset({"r2"}), references=refs)
+    update = Record("mobj:Opportunity:ExtId=O-1", EventKind.MOBJECT, (), frozenset({"mobj:Opportunity:ExtId=O-1"}))
+    assert gate.admit(opportunity)
+    assert not gate.admit(role_a)  # never beside, nor ahead of, the object it names
+    assert not gate.admit(role_b)
+    assert not gate.admit(update)  # the object's next change waits for the roles read before it
+    assert gate.complete(opportunity) == [role_a, role_b]  # readers of one object go together
+    assert gate.complete(role_a) == []
+    assert gate.complete(role_b) == [update]
+
+
+def test_when_two_components_join_a_later_record_waits_for_both_histories() -> None:
+    from pipeline.dedupe.links import IdentityLinks  # noqa: PLC0415
+
+    links = IdentityLinks()
+    gate = OrderGate(links)
+    by_id = record("id:5", "id:5")
+    by_email = record("email:a", "email:a")
+    assert gate.admit(by_id)
+    assert gate.admit(by_email)
+    root, absorbed = links.link({"id:5", "email:a"})  # an event names both: one lead
+    gate.join(root, absorbed)
+    later = record("id:5", "id:5")  # names only the Id, yet reaches the lead the Email record writes
+    assert not gate.admit(later)
+    assert gate.complete(by_id) == []
+    assert gate.complete(by_email) == [later]

@@ -1,0 +1,134 @@
+"""Marketo's final state against a reference model: what the flow sends, applied in any order it allows, must
+leave Marketo where applying the events one by one in partition order leaves it."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.flow import Flow, FlowLimits
+from pipeline.records import Batch, Event, Lead, LeadChange
+from pipeline.sim.leads import LeadInput, LeadStore, SyncContext
+from tests.unit.events import lead_event
+
+EMAILS = ("a@x.com", "b@x.com", "A@X.com ", "c@x.com", None)
+FOREIGN = ("s1", "s2", None)
+
+
+def _input(lead: Lead) -> LeadInput:
+    fsp_type = lead.foreign_sys_type.value if lead.foreign_sys_type is not None else None
+    return LeadInput(None, lead.email, lead.foreign_sys_person_id, fsp_type, lead.attributes)
+
+
+def _state(store: LeadStore) -> list[tuple[Any, ...]]:
+    leads = store.all()
+    return sorted(
+        (lead.email or "", lead.foreign_sys_person_id or "", tuple(sorted(lead.attributes.items()))) for lead in leads
+    )
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> list[Event]:
+    events = []
+    for n in range(draw(st.integers(1, 40))):
+        email = draw(st.sampled_from(EMAILS))
+        foreign = draw(st.sampled_from(FOREIGN))
+        if email is None and foreign is None:
+            email = "d@x.com"
+        attributes = {"A": str(n)}  # every event sets A: the final A says which event Marketo applied last
+        if draw(st.integers(0, 9)) == 0:
+            attributes["Email"] = draw(st.sampled_from(("a@x.com", "b@x.com", "e@x.com")))
+        if draw(st.booleans()):
+            attributes[draw(st.sampled_from(("B", "C")))] = str(n)
+        fields: dict[str, Any] = {"Email": email, "attributes": attributes}
+        if foreign is not None:
+            fields |= {"ForeignSysPersonId": foreign, "ForeignSysType": "SFDC"}
+        events.append(lead_event(f"e{n}", **fields))
+    return events
+
+
+def _apply(store: LeadStore, batch: Batch) -> None:
+    for record in batch.records:
+        assert record.lead is not None
+        store.sync(_input(record.lead), SyncContext(dedup=True))
+
+
+class _Calls:
+    """The calls the flow sends, at Marketo in any order the flow allows: applied whenever, answered whenever."""
+
+    def __init__(self, flow: Flow, rnd: random.Random) -> None:
+        self.flow = flow
+        self.rnd = rnd
+        self.marketo = LeadStore()
+        self.out: list[tuple[Batch, bool]] = []  # sent and not answered; True once Marketo applied them
+
+    def step(self, now: float) -> None:
+        choice = self.rnd.randrange(4)
+        if choice == 0:
+            self.flow.release(now)
+        elif choice == 1 and self.flow.ready:
+            self.out.append((self.flow.take(), False))
+        elif choice == 2 and self.out:  # Marketo applies one call in flight, whichever
+            n = self.rnd.randrange(len(self.out))
+            batch, applied = self.out[n]
+            if not applied:
+                _apply(self.marketo, batch)
+                self.out[n] = (batch, True)
+        elif choice == 3 and self.out:
+            self.answer(self.rnd.randrange(len(self.out)), now)
+
+    def answer(self, n: int, now: float) -> None:
+        """The answer to call `n` comes back, after Marketo applied it."""
+        batch, applied = self.out.pop(n)
+        if not applied:
+            _apply(self.marketo, batch)
+        self.flow.complete(batch.records, now)
+
+    def finish(self, now: float) -> None:
+        self.flow.drain(now)
+        while self.flow.ready or self.out:
+            while self.flow.ready:
+                self.out.append((self.flow.take(), False))
+            self.answer(self.rnd.randrange(len(self.out)), now)
+
+
+@settings(max_examples=400, deadline=None)
+@given(streams(), st.randoms(use_true_random=False), st.sampled_from((0.0, 0.3, 1.0)))
+def test_marketo_ends_where_the_events_applied_in_order_leave_it(
+    events: list[Event], rnd: random.Random, window_s: float
+) -> None:
+    reference = LeadStore()
+    for event in events:
+        assert isinstance(event, LeadChange)
+        reference.sync(_input(event.lead), SyncContext(dedup=True))
+    calls = _Calls(Flow(FlowLimits(window_s, 0.5, 3, 100)), rnd)
+    now = 0.0
+    for event in events:
+        now += rnd.choice((0.0, 0.1, 0.5))
+        calls.flow.add(event, now)
+        for _ in range(rnd.randrange(3)):
+            calls.step(now)
+    calls.finish(now)
+    assert _state(calls.marketo) == _state(reference)
+
+
+def test_the_example_of_three_events_under_two_keys_ends_at_the_last() -> None:
+    # e1 and e3 share a key, e2 links to them through the Email: merging e3 into e1 would let e2 land last.
+    flow = Flow(FlowLimits(1.0, 0.5, 300, 100))
+    first = lead_event("e1", ForeignSysPersonId="s", ForeignSysType="SFDC", Email="a@x.com", attributes={"N": "1"})
+    flow.add(first, 0.0)
+    flow.add(lead_event("e2", Email="a@x.com", attributes={"N": "2"}), 0.1)
+    flow.add(lead_event("e3", ForeignSysPersonId="s", ForeignSysType="SFDC", attributes={"N": "3"}), 0.2)
+    flow.drain(0.3)
+    marketo = LeadStore()
+    sent = 0
+    while flow.ready:
+        batch = flow.take()
+        _apply(marketo, batch)
+        sent += len(batch.records)
+        flow.complete(batch.records, 0.4)
+    assert sent == 3
+    assert [lead.attributes["N"] for lead in marketo.all()] == ["3"]
