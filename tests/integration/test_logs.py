@@ -83,4 +83,4 @@ async def test_a_run_logs_json_with_sources_and_without_personal_data_or_secrets
     assert any("email:a***@bletchley.example" in str(line.get("key")) for line in dead)
     assert any(str(line.get("key")).startswith("cookie:***") for line in dead)
     started = next(line for line in lines if line["event"] == "service_started")
-    assert started["settings"]["marketo"]["secret_key"] == "**********"
+    assert started["settings"]["marketo"]["secret_key"] == "[redacted]"  # masked in nested values too
