@@ -35,7 +35,7 @@ from pipeline.offsets import OffsetBook, PartitionId
 from pipeline.ops.http import OpsServer
 from pipeline.outcome.producer import KafkaSink
 from pipeline.outcome.publisher import OutcomePublisher
-from pipeline.records import InvalidEvent, RecordResult
+from pipeline.records import InvalidEvent, Record, RecordResult
 
 log = structlog.get_logger()
 
@@ -43,6 +43,7 @@ POLL_TIMEOUT_MS: Final = 100
 TICK_S: Final = 0.05
 RESUME_RATIO: Final = 0.8
 LIVENESS_S: Final = 30.0
+REVOKE_MARGIN_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class Service:
         self.governor = RateGovernor(
             calls_per_window=settings.deliver.calls_per_20s, daily_quota=settings.deliver.daily_quota
         )
+        self._revoked: set[PartitionId] = set()  # given up: nothing of theirs is sent any more
         self._wake = asyncio.Event()
         self._heartbeat = time.monotonic()
         self._merged_seen = 0
@@ -144,6 +146,20 @@ class Service:
         publisher = OutcomePublisher(
             sink, self.book, self.metrics, results_topic=s.kafka.results_topic, dlq_topic=s.kafka.dlq_topic
         )
+        pool = DeliveryPool(self._delivery(session), s.deliver.max_concurrency, self._on_results)
+        source = EventSource(
+            bootstrap=s.kafka.bootstrap,
+            topic=s.kafka.input_topic,
+            group_id=s.kafka.group_id,
+            client_id=s.kafka.client_id,
+            on_revoked=self._on_revoked,
+            on_assigned=self._on_assigned,
+            max_poll_records=s.ingest.max_poll_records,
+        )
+        return _Wiring(await stack.enter_async_context(source), sink, pool, publisher)
+
+    def _delivery(self, session: aiohttp.ClientSession) -> BatchDelivery:
+        s = self.settings
         client = MarketoClient(
             session,
             s.marketo.endpoint,
@@ -157,18 +173,9 @@ class Service:
             backoff_max_s=s.deliver.backoff_max_ms / 1000,
             dedup_enabled=s.marketo.dedup_enabled,
         )
-        delivery = BatchDelivery(client, self.governor, self.access, policy, self.metrics, clock=self.clock)
-        pool = DeliveryPool(delivery, s.deliver.max_concurrency, self._on_results)
-        source = EventSource(
-            bootstrap=s.kafka.bootstrap,
-            topic=s.kafka.input_topic,
-            group_id=s.kafka.group_id,
-            client_id=s.kafka.client_id,
-            on_revoked=self._on_revoked,
-            on_assigned=self._on_assigned,
-            max_poll_records=s.ingest.max_poll_records,
+        return BatchDelivery(
+            client, self.governor, self.access, policy, self.metrics, clock=self.clock, abandon=self._abandoned
         )
-        return _Wiring(await stack.enter_async_context(source), sink, pool, publisher)
 
     async def _run_loops(self, wiring: _Wiring, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
@@ -308,15 +315,26 @@ class Service:
 
     # --- rebalances --------------------------------------------------------------------------
 
+    def _abandoned(self, record: Record) -> bool:
+        """Whether `record`'s partition was given up: then it is not sent, nor sent again."""
+        source = record.events[0].message.source
+        return (source.topic, source.partition) in self._revoked
+
     async def _on_revoked(self, partitions: list[PartitionId]) -> None:
-        """Send what is open now, give the revoked partitions' work a moment to finish, commit it, let go."""
+        """From now on nothing of `partitions` is started or retried.
+
+        What is at Marketo is awaited, its answers published and committed; then the partitions are let go. The
+        next owner reads the rest again.
+        """
         if not partitions:
             return
-        self.flow.flush(time.monotonic())
-        self._wake_dispatch()
-        deadline = time.monotonic() + self.settings.service.rebalance_drain_s
-        # Polled under a deadline: results arrive from many tasks, and the deadline bounds the rebalance.
-        while self.book.pending_in(partitions) and time.monotonic() < deadline:  # noqa: ASYNC110
+        self._revoked.update(partitions)
+        self.flow.revoke(partitions, time.monotonic())
+        self._wake_dispatch()  # records of other partitions that waited for dropped ones may go now
+        # An attempt under way ends within the call timeout: its answer is awaited, not abandoned.
+        deadline = time.monotonic() + self.settings.marketo.timeout_s + REVOKE_MARGIN_S
+        # Polled under a deadline: answers arrive from many tasks, and the deadline bounds the rebalance.
+        while self.flow.out_in(partitions) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(TICK_S)
         await self._commit(partitions)
         left = self.book.pending_in(partitions)
@@ -324,9 +342,10 @@ class Service:
         for _topic, partition in partitions:
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(str(partition))
-        log.info("partitions_revoked", partitions=[p for _, p in partitions], abandoned=left)
+        log.info("partitions_revoked", partitions=[p for _, p in partitions], left_to_the_next_owner=left)
 
     async def _on_assigned(self, partitions: list[PartitionId]) -> None:
+        self._revoked.difference_update(partitions)
         if self._wiring is not None:
             self._wiring.source.pause_new(partitions)
         log.info("partitions_assigned", partitions=[p for _, p in partitions])

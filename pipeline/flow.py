@@ -17,7 +17,7 @@ window); under backpressure up to `HOLD_WINDOWS` windows later, for the events b
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -25,6 +25,7 @@ from pipeline.batch.batcher import Batcher
 from pipeline.dedupe.gate import OrderGate
 from pipeline.dedupe.links import DEFAULT_CAPACITY, IdentityLinks
 from pipeline.dedupe.window import DEFAULT_MAX_EVENTS, DedupeWindow
+from pipeline.offsets import PartitionId
 from pipeline.records import Batch, Event, Record
 
 HOLD_WINDOWS: Final = 4  # dedupe windows a partial batch may wait beyond its time under backpressure
@@ -55,6 +56,7 @@ class Flow:
             max_leads=limits.max_leads, max_mobjects=limits.max_mobjects, max_wait_s=limits.max_wait_s
         )
         self._outbox: deque[Batch] = deque()
+        self._out: dict[int, Record] = {}  # taken and not completed: at Marketo, or on their way
         # Any record to come must first spend a whole window in the window, longer than a partial batch waits.
         self._flush_when_idle = limits.max_wait_s <= limits.window_s
         self._hold_s = HOLD_WINDOWS * limits.window_s
@@ -87,6 +89,7 @@ class Flow:
         While draining, what they release goes at once, in as few batches as it fills.
         """
         for record in records:
+            del self._out[id(record)]
             for ready in self.gate.complete(record):
                 self._enqueue(ready, now)  # admitted already: straight to its batch
         if self.draining:
@@ -112,7 +115,40 @@ class Flow:
 
     def take(self) -> Batch:
         """The oldest batch waiting to be sent; raises IndexError when there is none."""
-        return self._outbox.popleft()
+        batch = self._outbox.popleft()
+        out = self._out
+        for record in batch.records:
+            out[id(record)] = record
+        return batch
+
+    def revoke(self, partitions: Collection[PartitionId], now: float) -> None:
+        """Partitions given up in a rebalance: nothing of theirs is sent from now on.
+
+        Their open records are dropped, and so are their records waiting in the gate, the batches and the outbox.
+        Records already out (sent, or on their way) stay: their answers complete them as usual.
+        """
+
+        def gone(record: Record) -> bool:
+            source = record.events[0].message.source
+            return (source.topic, source.partition) in partitions
+
+        self.window.revoke(partitions)
+        released = self.gate.revoke(gone, self._out)
+        self.batcher.revoke(gone)
+        kept = [
+            Batch(b.operation, tuple(r for r in b.records if not gone(r)), b.mobject_operation) for b in self._outbox
+        ]
+        self._outbox = deque(batch for batch in kept if batch.records)
+        for record in released:
+            self._enqueue(record, now)
+
+    def out_in(self, partitions: Collection[PartitionId]) -> int:
+        """Records of `partitions` that are out: sent and not answered."""
+        count = 0
+        for record in self._out.values():
+            source = record.events[0].message.source
+            count += (source.topic, source.partition) in partitions
+        return count
 
     def next_deadline(self, *, held: bool = False) -> float | None:
         """When the window or the batcher next has something due (a held batch's later time under backpressure)."""

@@ -207,6 +207,7 @@ class RecordResult:
     error: RecordError | None = None
     lead_data: dict[str, object] | None = None
     dead_letter: DeadLetterReason | None = None
+    abandoned: bool = False  # its partition was given up before it was sent: no result, the next owner sends it
 
 
 @dataclass(frozen=True, slots=True)

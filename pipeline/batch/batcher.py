@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.records import Batch, Operation, Record, SyncOperation
@@ -51,6 +52,13 @@ class Batcher:
     def due(self, now: float) -> list[Batch]:
         """Partial batches whose oldest record has waited `max_wait_s`."""
         return [self._close(shape) for shape, current in list(self._open.items()) if current.due <= now]
+
+    def revoke(self, gone: Callable[[Record], bool]) -> None:
+        """Take the records `gone` names out of the open batches (their partition was given up)."""
+        for shape, current in list(self._open.items()):
+            current.records[:] = [record for record in current.records if not gone(record)]
+            if not current.records:
+                del self._open[shape]
 
     def drain(self) -> list[Batch]:
         """Every open batch, now."""

@@ -12,6 +12,7 @@ order holds under retries and concurrency.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 from pipeline.dedupe.links import IdentityLinks
@@ -71,8 +72,31 @@ class OrderGate:
 
     def complete(self, record: Record) -> list[Record]:
         """`record` has its result; the records that were waiting only for it, in admission order."""
+        return self._finish(self._nodes.pop(id(record)))
+
+    def revoke(self, gone: Callable[[Record], bool], out: Container[int]) -> list[Record]:
+        """The records `gone` names (a partition given up) leave, unless they are out.
+
+        `out` holds the ids of records sent and not answered: those are still at Marketo, and complete as usual.
+        A record still waiting becomes a ghost that keeps its place in the order and passes it on when its turn
+        comes; one already released is done at once. Returns the records of other partitions this releases.
+        """
         ready: list[Record] = []
-        finished = [self._nodes.pop(id(record))]
+        for key, node in list(self._nodes.items()):
+            record = node.record
+            if record is None or key in out or not gone(record):
+                continue
+            del self._nodes[key]
+            node.record = None
+            if node.waiting_on:
+                self.waiting -= 1
+            else:
+                ready += self._finish(node)
+        return [record for record in ready if not gone(record)]
+
+    def _finish(self, first: _Node) -> list[Record]:
+        ready: list[Record] = []
+        finished = [first]
         while finished:
             node = finished.pop()
             self._release(node)

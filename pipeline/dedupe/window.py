@@ -18,7 +18,7 @@ they opened, always), and the event opens a new record.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -40,6 +40,7 @@ from pipeline.records import (
 )
 
 DEFAULT_MAX_EVENTS: Final = 500
+_WindowKey = tuple[str, int, str]  # topic, partition, precedence key
 _NO_REFERENCES: Final[frozenset[str]] = frozenset()
 
 
@@ -201,7 +202,9 @@ class DedupeWindow:
         self.links = links if links is not None else IdentityLinks()
         self._on_link = on_link
         self.max_events = max_events
-        self._open: OrderedDict[str, _Open] = OrderedDict()
+        # By (topic, partition, precedence key): a record's events all come from one partition, where "later" has a
+        # meaning, and a partition given up in a rebalance takes its records with it.
+        self._open: OrderedDict[_WindowKey, _Open] = OrderedDict()
         self._latest: dict[str, int] = {}  # component root -> the latest seq of an open record that reaches it
         self._root_of = self.links.root_of
         self._seq = 0
@@ -228,7 +231,8 @@ class DedupeWindow:
             root = self._root_of(value, value)
         else:
             root = self._link(values)
-        key = event.key
+        source = event.message.source
+        key = (source.topic, source.partition, event.key)
         current = self._open.get(key)
         if current is None:
             self._opened(key, event, (values, lookup, references), root, now)
@@ -280,7 +284,7 @@ class DedupeWindow:
 
     def _opened(
         self,
-        key: str,
+        key: _WindowKey,
         event: Event,
         names: tuple[frozenset[str], frozenset[str], frozenset[str]],
         root: str,
@@ -314,8 +318,15 @@ class DedupeWindow:
         opened.absorb(first, single.values)
         return opened
 
-    def _close(self, key: str) -> Record:
+    def _close(self, key: _WindowKey) -> Record:
         current = self._open.pop(key)
+        record = current.close(key[2])
+        self._forget(current)
+        self.pending_events -= len(record.events)
+        return record
+
+    def _forget(self, current: _Open) -> None:
+        """`current` is open no more: it reaches its component no longer."""
         latest, seq, references = self._latest, current.seq, current.references
         # A record's own values are linked: any of them names its component.
         value = next(iter(current.values))
@@ -325,11 +336,8 @@ class DedupeWindow:
         for reached in self.links.roots(references) if references else ():
             if latest.get(reached) == seq:
                 del latest[reached]
-        record = current.close(key)
-        self.pending_events -= len(record.events)
-        return record
 
-    def _close_through(self, last: str) -> list[Record]:
+    def _close_through(self, last: _WindowKey) -> list[Record]:
         """Close every record opened up to and including `last`'s, in the order they opened."""
         released = []
         while self._open:
@@ -349,8 +357,23 @@ class DedupeWindow:
         return [self._close(key) for key in due]
 
     def drain(self) -> list[Record]:
-        """Every open record, now (shutdown, rebalance)."""
+        """Every open record, now (shutdown)."""
         return [self._close(key) for key in list(self._open)]
+
+    def revoke(self, partitions: Collection[tuple[str, int]]) -> int:
+        """Drop the open records of `partitions` (given up in a rebalance); returns how many events they held."""
+        dropped = 0
+        for key in [key for key in self._open if (key[0], key[1]) in partitions]:
+            current = self._open.pop(key)
+            events = 1 if type(current) is _Single else len(current.events)  # type: ignore[union-attr]
+            self.pending_events -= events
+            dropped += events
+        # Records left the middle of the order: which open record is the latest of each component is found again.
+        self._latest.clear()
+        for current in self._open.values():
+            value = next(iter(current.values))
+            self._reach(current.seq, self._root_of(value, value), current.references)
+        return dropped
 
     def next_deadline(self) -> float | None:
         """When the oldest open record is due."""

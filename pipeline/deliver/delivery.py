@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
 
@@ -21,7 +21,7 @@ from pipeline.deliver.clock import ClockCheck
 from pipeline.deliver.governor import RateGovernor
 from pipeline.deliver.request import build_request
 from pipeline.deliver.split import Split, split_rejected
-from pipeline.errors import PermanentError, RetryableError
+from pipeline.errors import PermanentError, PipelineError, RetryableError
 from pipeline.marketo.envelope import SoapRequest, UnencodableRecordError
 from pipeline.marketo.fault import RequestExpiredError
 from pipeline.marketo.response import RecordOutcome
@@ -66,6 +66,23 @@ class _Shape(NamedTuple):
 
     operation: Operation
     mobject_operation: SyncOperation | None
+
+
+class CallAbandonedError(PipelineError):
+    """Records of the call were given up (their partition revoked) before the next attempt; `attempts` so far."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"records abandoned after {attempts} attempts")
+        self.attempts = attempts
+
+
+def abandoned_result(record: Record) -> RecordResult:
+    """`record` is not sent: its partition went to another instance, which reads its events again."""
+    return RecordResult(record, RecordStatus.FAILED, 0, abandoned=True)
+
+
+def _never(_record: Record) -> bool:
+    return False
 
 
 class RetriesExhaustedError(PermanentError):
@@ -144,6 +161,7 @@ class BatchDelivery:
         metrics: Metrics,
         *,
         clock: ClockCheck | None = None,
+        abandon: Callable[[Record], bool] = _never,
     ) -> None:
         self._caller = caller
         self._governor = governor
@@ -151,6 +169,7 @@ class BatchDelivery:
         self._policy = policy
         self._metrics = metrics
         self._clock = clock or ClockCheck()
+        self._abandon = abandon
         self._call_faults: tuple[str | None, int] = (None, 0)  # the code of the last whole-call faults, and how many
 
     async def deliver(self, batch: Batch) -> list[RecordResult]:
@@ -167,13 +186,21 @@ class BatchDelivery:
     async def _try(
         self, shape: _Shape, records: Sequence[Record], prior_attempts: int
     ) -> list[RecordResult] | _Rejected:
-        """One call's worth: every record's result, or the rejection of the call with the records it carried."""
-        request, sendable, results = self._encode(shape, records, prior_attempts)
+        """One call's worth: every record's result, or the rejection of the call with the records it carried.
+
+        Records given up meanwhile (their partition revoked) are taken out before every attempt, never sent again.
+        """
+        abandon = self._abandon
+        results = [abandoned_result(r) for r in records if abandon(r)]
+        request, sendable, failed = self._encode(shape, [r for r in records if not abandon(r)], prior_attempts)
+        results += failed
         if request is None:
             return results
         self._metrics.batch_records.labels(shape.operation.value).observe(len(sendable))
         try:
-            outcomes, attempts = await self._send(request, len(sendable))
+            outcomes, attempts = await self._send(request, sendable)
+        except CallAbandonedError as exc:
+            return results + await self._deliver(shape, sendable, prior_attempts=prior_attempts + exc.attempts)
         except RetriesExhaustedError as exc:
             attempts = prior_attempts + exc.attempts
             reason = DeadLetterReason.RETRIES_EXHAUSTED
@@ -237,13 +264,17 @@ class BatchDelivery:
             failed_result(r, failed, h.attempts, error.code, error.message) for h in halves for r in h.records
         ]
 
-    async def _send(self, request: SoapRequest, expected: int) -> tuple[list[RecordOutcome], int]:
-        """Outcomes and the attempts they took; raises RetriesExhaustedError or BatchRejectedError."""
+    async def _send(self, request: SoapRequest, records: list[Record]) -> tuple[list[RecordOutcome], int]:
+        """Outcomes and the attempts they took.
+
+        Raises RetriesExhaustedError, BatchRejectedError, or CallAbandonedError when records of the call are given
+        up before an attempt.
+        """
         attempts = 0
         while True:
             attempts += 1
             try:
-                return await self._attempt(request, expected), attempts
+                return await self._attempt(request, records, attempts), attempts
             except RetryableError as exc:
                 if isinstance(exc, RequestExpiredError):
                     self._clock.expired(exc.clock_skew_s, operation=request.operation.value)
@@ -257,15 +288,17 @@ class BatchDelivery:
             except PermanentError as exc:
                 raise BatchRejectedError(attempts, exc) from exc
 
-    async def _attempt(self, request: SoapRequest, expected: int) -> list[RecordOutcome]:
+    async def _attempt(self, request: SoapRequest, records: list[Record], attempt: int) -> list[RecordOutcome]:
         """One attempt Marketo lets us make: a refusal of access pauses all sending and is not an attempt."""
         operation = request.operation.value
         while True:
             await self._access.wait_open()  # or this call's turn to probe
             self._metrics.governor_wait.inc(await self._governor.acquire())
             self._metrics.daily_quota_remaining.set(self._governor.quota_remaining)
+            if any(map(self._abandon, records)):  # given up while this call waited: not sent again
+                raise CallAbandonedError(attempt - 1)
             try:
-                outcomes = await self._timed_call(request, expected)
+                outcomes = await self._timed_call(request, len(records))
             except (RetryableError, PermanentError) as exc:
                 if not self._pauses(exc):
                     raise

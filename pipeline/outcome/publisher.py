@@ -154,7 +154,14 @@ class OutcomePublisher:
             _source_log(event.message).warning("event_dead_lettered", reason=event.reason.value, error=event.error)
 
     async def publish_results(self, results: list[RecordResult]) -> None:
-        """One result per record; each event of a FAILED record also dead-lettered."""
+        """One result per record; each event of a FAILED record also dead-lettered.
+
+        An abandoned record (its partition given up before it was sent) has neither: its events are the next
+        owner's to answer.
+        """
+        results = [result for result in results if not result.abandoned]
+        if not results:
+            return
         completed_at = rfc3339(datetime.now(UTC))
         messages: list[Outgoing] = []
         origins: list[tuple[str, int] | None] = []

@@ -128,17 +128,18 @@ def lead_events(draw: st.DrawFn, event_id: str) -> Event:
         fields["Email"] = "d@x.com"
     if draw(st.integers(0, 19)) == 0:
         fields["workspace"] = "EMEA"
-    return lead_event(event_id, partition=draw(st.integers(0, 2)), **fields)
+    partition = draw(st.integers(0, 2))
+    return lead_event(f"{event_id}@p{partition}", partition=partition, **fields)
 
 
 @st.composite
 def mobject_events(draw: st.DrawFn, event_id: str) -> Event:
     kind = draw(st.sampled_from(("Opportunity", "Program")))
     if kind == "Program":
-        return mobject_event(event_id, "UPDATE", type="Program", id=draw(st.integers(1, 3)))
+        return mobject_event(f"{event_id}@p0", "UPDATE", type="Program", id=draw(st.integers(1, 3)))
     operation = draw(st.sampled_from(("INSERT", "UPDATE", "UPSERT")))
     key = {"name": "ExtId", "value": f"O-{draw(st.integers(1, 3))}"}
-    return mobject_event(event_id, operation, type="Opportunity", externalKey=key, attribs={"Stage": "x"})
+    return mobject_event(f"{event_id}@p0", operation, type="Opportunity", externalKey=key, attribs={"Stage": "x"})
 
 
 @dataclass(slots=True)
@@ -157,7 +158,7 @@ def steps(draw: st.DrawFn) -> list[Step]:
     counter = itertools.count()
     found = []
     for _ in range(draw(st.integers(1, 120))):
-        kind = draw(st.sampled_from(("event", "event", "event", "tick", "take", "complete")))
+        kind = draw(st.sampled_from(("event", "event", "event", "tick", "take", "complete", "revoke")))
         if kind == "event":
             make = lead_events if draw(st.integers(0, 5)) else mobject_events
             found.append(Step("event", event=draw(make(f"e{next(counter)}"))))
@@ -179,6 +180,7 @@ class Harness:
     out: list[Batch] = field(default_factory=list)  # taken and not completed: in flight
     sent: list[Record] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    given_up: set[str] = field(default_factory=set)  # events whose partition was revoked after they were read
 
     def apply(self, step: Step) -> None:
         if step.kind == "event":
@@ -193,7 +195,14 @@ class Harness:
             self.check_batch(self.out[-1])
         elif step.kind == "complete" and self.out:
             self.complete(self.out.pop(step.pick % len(self.out)))
+        elif step.kind == "revoke":
+            self.revoke(step.pick % 3)
         self.check_in_flight()
+
+    def revoke(self, partition: int) -> None:
+        """A rebalance takes `partition` away (and may give it back later: its next events are a new ownership)."""
+        self.flow.revoke([("leads.changes", partition)], self.now)
+        self.given_up |= {e for e in self.events if e.endswith(f"@p{partition}")}
 
     def complete(self, batch: Batch) -> None:
         self.sent.extend(batch.records)
@@ -235,7 +244,10 @@ def test_every_event_ends_in_exactly_one_batch_within_limits_and_identities_neve
         harness.apply(step)
     harness.finish()
     carried = [event.event_id for record in harness.sent for event in record.events]
-    assert sorted(carried) == sorted(harness.events)  # every event in exactly one batch
+    assert len(carried) == len(set(carried))  # no event in two batches
+    kept = [event_id for event_id in harness.events if event_id not in harness.given_up]
+    assert set(kept) <= set(carried)  # every event of a partition kept ends in a batch
+    assert set(carried) <= set(harness.events)
     assert harness.flow.sizes() == {
         "window_records": 0,
         "gate_records": 0,
@@ -260,3 +272,41 @@ def test_records_sharing_an_identity_complete_in_the_order_they_left_the_window(
         for value in record.identities:
             assert last.get(value, -1) < first, f"{record.key} overtook an earlier record of {value}"
             last[value] = first
+
+
+def test_a_revoked_partition_leaves_the_flow_and_what_waited_for_it_goes() -> None:
+    flow = _flow(window_ms=100, max_wait_ms=10_000)
+    flow.add(lead_event("a1", partition=1, Email="a@x.com"), now=0.0)
+    flow.release(0.1)
+    flow.drain(0.1)
+    out = flow.take()  # partition 1's record is at Marketo
+    flow.draining = False
+    flow.add(lead_event("a2", partition=1, Email="a@x.com"), now=0.2)  # waits in the gate for a1
+    flow.add(lead_event("b1", partition=2, Email="a@x.com"), now=0.2)  # partition 2: waits for a2
+    flow.add(lead_event("c1", partition=1, Email="c@x.com"), now=0.25)  # in the window
+    flow.release(0.31)
+    assert flow.sizes()["gate_waiting"] == 2
+    assert flow.out_in([("leads.changes", 1)]) == 1
+    flow.revoke([("leads.changes", 1)], now=0.35)
+    assert flow.sizes()["window_records"] == 0
+    assert flow.out_in([("leads.changes", 1)]) == 1  # what is at Marketo stays until its answer
+    flow.complete(out.records, now=0.4)  # a1 answered: b1 no longer waits for a2, which is gone
+    flow.drain(0.4)
+    assert _sent(flow) == [["email:a@x.com"]]
+    assert flow.sizes() == {
+        "window_records": 0,
+        "gate_records": 1,
+        "gate_waiting": 0,
+        "batcher_records": 0,
+        "outbox_batches": 0,
+    }
+
+
+def test_a_revoked_partition_is_taken_out_of_open_batches_and_the_outbox() -> None:
+    flow = _flow(window_ms=0, max_wait_ms=10_000, max_leads=2)
+    for n, partition in enumerate((1, 2, 1, 2, 1)):
+        flow.add(lead_event(f"e{n}", partition=partition, Email=f"{n}@x.com"), now=0.0)
+    flow.release(0.0)
+    flow.revoke([("leads.changes", 1)], now=0.1)
+    flow.drain(0.1)
+    assert _sent(flow) == [["email:1@x.com"], ["email:3@x.com"]]

@@ -341,3 +341,33 @@ async def test_the_same_call_fault_on_batch_after_batch_pauses_sending_until_mar
     results = await asyncio.wait_for(held, timeout=5)
     assert [r.status for r in results] == [RecordStatus.CREATED] * 4
     assert access.is_open
+
+
+async def test_records_of_a_partition_given_up_are_not_retried_and_the_rest_go_on() -> None:
+    given_up: set[str] = set()
+    sent: list[int] = []
+
+    def flaky_then_ok(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        sent.append(expected)
+        if len(sent) == 1:
+            given_up.add("email:0@x.com")  # the rebalance lands while the first attempt is at Marketo
+            raise TransportError("timeout", "no reply")
+        return ok(request, expected)
+
+    metrics = Metrics()
+    governor = RateGovernor(calls_per_window=10_000, daily_quota=1_000_000)
+    deliverer = BatchDelivery(
+        ScriptedMarketo(flaky_then_ok),
+        governor,
+        AccessGate(retry_s=0.0001),
+        POLICY,
+        metrics,
+        abandon=lambda record: record.key in given_up,
+    )
+    results = await deliverer.deliver(batch(leads(3, poisoned=frozenset())))
+    assert sent == [3, 2]  # the retry leaves the given-up record out
+    assert {r.record.key: (r.abandoned, r.status, r.attempts) for r in results} == {
+        "email:0@x.com": (True, RecordStatus.FAILED, 0),
+        "email:1@x.com": (False, RecordStatus.CREATED, 2),
+        "email:2@x.com": (False, RecordStatus.CREATED, 2),
+    }

@@ -161,3 +161,12 @@ async def test_a_result_that_cannot_be_written_becomes_an_internal_error_and_the
     assert [h[DlqHeader.REASON] for h in letters] == [b"internal_error"]
     assert book.pending == 0
     del other_book
+
+
+async def test_an_abandoned_record_publishes_nothing_and_answers_nothing() -> None:
+    record, book = _record(9)
+    sink = RecordingSink()
+    publisher = OutcomePublisher(sink, book, Metrics(), results_topic="results", dlq_topic="dlq")
+    await publisher.publish_results([RecordResult(record, RecordStatus.FAILED, 0, abandoned=True)])
+    assert sink.sent == []
+    assert book.pending == 1  # its event is the next owner's to answer
