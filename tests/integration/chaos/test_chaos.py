@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import warnings
 from dataclasses import dataclass
@@ -19,10 +20,13 @@ from hypothesis import strategies as st
 from hypothesis.errors import NonInteractiveExampleWarning
 
 from devkit.kafka import Broker, Topics, create_topics, publish, read_all, wait_for
+from devkit.proxy import SegmentingProxy
 from devkit.results import read_results
 from devkit.service import ServiceProcess
 from devkit.simulator import SimClient
 from pipeline.contract import DlqHeader
+from pipeline.marketo.schema import WSDL_VERSION
+from tests.hostile import hostile_event
 from tests.integration.conftest import pipeline_settings
 from tests.integration.helpers import events
 
@@ -34,18 +38,29 @@ def size(short: int, full: int) -> int:
     return full if FULL else short
 
 
-def load(count: int, *, poison_every: int | None = None) -> list[dict[str, Any]]:
-    """Leads updated in bursts, each event carrying its sequence number, so the final state shows the order kept."""
+def load(count: int, *, poison_every: int | None = None, events_per_lead: int = 20) -> list[dict[str, Any]]:
+    """Leads with many events each, spread over the whole run, every event carrying its sequence number.
+
+    Each event updates a lead drawn at random (seeded), so a lead's events cross kills, restarts and rebalances;
+    the final state shows whether each lead ended at its last event. A fifth of the leads carry a foreign id
+    beside their Email (always both: one key, one partition). With `poison_every`, every lead has one event, and
+    that one carries an attribute Marketo does not know.
+    """
+    rng = random.Random(count)
+    leads = max(count // events_per_lead, 1)
     bodies = []
     for n in range(count):
-        lead = n if n % 5 else max(n - 3, 0)  # every fifth event updates a lead of a moment ago
+        lead = n if poison_every else rng.randrange(leads)
         email = f"chaos{lead}@example.com"
         attributes: dict[str, Any] = {"Seq": n}
         if poison_every and n % poison_every == poison_every - 1:
             attributes["Poison"] = "x"
-        bodies.append(
-            {"_key": f"email:{email}", "event_id": f"evt-{n}", "lead": {"Email": email, "attributes": attributes}}
-        )
+        fields: dict[str, Any] = {"Email": email, "attributes": attributes}
+        key = f"email:{email}"
+        if lead % 5 == 0:
+            fields |= {"ForeignSysPersonId": f"F-{lead}", "ForeignSysType": "SFDC"}
+            key = f"fsp:SFDC:F-{lead}"
+        bodies.append({"_key": key, "event_id": f"evt-{n}", "lead": fields})
     return bodies
 
 
@@ -63,9 +78,11 @@ async def account(name: str, bootstrap: str, topics: Topics, bodies: list[dict[s
     dead_ids = set()
     for raw in dead.raw:
         try:
-            dead_ids.add(orjson.loads(raw).get("event_id"))
+            event_id = orjson.loads(raw).get("event_id")
         except (orjson.JSONDecodeError, AttributeError):
             continue
+        if isinstance(event_id, str):
+            dead_ids.add(event_id)
     expected = {body["event_id"] for body in bodies}
     counted = Account(
         lost=len(expected - set(tally.answered) - dead_ids),
@@ -79,13 +96,16 @@ async def account(name: str, bootstrap: str, topics: Topics, bodies: list[dict[s
 
 
 async def order_kept(sim: SimClient, bodies: list[dict[str, Any]], skip: frozenset[str] = frozenset()) -> None:
-    """Each lead's final state is its last event's: per-lead order held through everything."""
+    """Marketo's final state against the reference: each lead ends at its last event, as applying the events in
+    partition order leaves it; prints how many leads were checked and how many are out of order."""
     last: dict[str, int] = {}
     for body in bodies:
         if body["event_id"] not in skip:
             last[body["lead"]["Email"]] = body["lead"]["attributes"]["Seq"]
     stored = {lead["Email"]: lead["attributes"].get("Seq") for lead in (await sim.admin("leads"))["leads"]}
     wrong = {email: (stored.get(email), seq) for email, seq in last.items() if stored.get(email) != str(seq)}
+    events_per_lead = len(bodies) / max(len(last), 1)
+    print(f"chaos order: {len(last)} leads of {events_per_lead:.1f} events each: out of order {len(wrong)}")
     assert wrong == {}, f"{len(wrong)} leads do not end at their last event, e.g. {list(wrong.items())[:3]}"
 
 
@@ -139,9 +159,15 @@ async def test_the_service_killed_five_times_loses_nothing(
     await order_kept(sim, bodies)
 
 
+# Little read ahead: the backlog comes through a few hundred events at a time, so a lead's events spread over many
+# records, calls and retries instead of merging into one.
+GRADUAL = {"max_pending_events": 300, "max_poll_records": 100}
+
+
 async def _run_to_the_end(
     bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, bodies: list[dict[str, Any]], **sections: Any
 ) -> None:
+    sections = {"ingest": GRADUAL, **sections}
     process = ServiceProcess(pipeline_settings(bootstrap, topics, sim, **sections), tmp_path, "service")
     process.start()
     try:
@@ -282,6 +308,93 @@ def _malformed() -> st.SearchStrategy[bytes]:
     )
     deep = st.integers(1100, 3000).map(lambda n: b"[" * n + b"]" * n)
     return st.one_of(wrong_types, bad_json, non_utf8, deep, huge)
+
+
+async def test_hostile_events_of_every_shape_mixed_into_a_valid_load_leave_order_and_service_intact(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    good = load(size(2_000, 20_000))
+    hostile_count = len(good) // 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonInteractiveExampleWarning)  # drawing data outside a @given is the point here
+        hostile = [hostile_event(f"hostile-{n}").example() for n in range(hostile_count)]
+    messages = events(good)
+    for n, raw in enumerate(hostile):  # one hostile event among every four valid ones, all through the run
+        messages.insert(n * 5, (f"hostile-{n}".encode(), raw))
+    settings = pipeline_settings(kafka_bootstrap, topics, sim, ingest=GRADUAL)
+    process = ServiceProcess(settings, tmp_path, "service").start()
+    try:
+        await publish(kafka_bootstrap, topics.input, messages)
+
+        async def all_accounted() -> bool:
+            return (await read_results(kafka_bootstrap, topics)).events >= len(messages)
+
+        await wait_for(all_accounted, timeout_s=600, interval_s=1.0, what="every event answered or dead-lettered")
+        assert not process.exited(), "the service went down"
+        process.signal(signal.SIGTERM)
+        assert await process.wait() == 0
+    finally:
+        process.stop()
+    tally = await account(f"{hostile_count} hostile events among valid ones", kafka_bootstrap, topics, good)
+    reasons = {h[DlqHeader.REASON] for h in (await read_all(kafka_bootstrap, topics.dlq, json_values=False)).headers}
+    assert tally.lost == 0
+    assert reasons <= {b"invalid_json", b"invalid_event", b"marketo_rejected"}  # never internal_error
+    await order_kept(sim, good)
+
+
+async def test_replies_in_small_segments_are_read_whole_and_every_lead_ends_at_its_last_event(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    bodies = load(size(3_000, 20_000))
+    host, port = sim.base_url.removeprefix("http://").split(":")
+    async with SegmentingProxy(host, int(port), segment=256, gap_s=0.0005) as proxy:
+        endpoint = f"{proxy.base_url}/soap/mktows/{WSDL_VERSION}"
+        await _run_to_the_end(kafka_bootstrap, topics, sim, tmp_path, bodies, marketo={"endpoint": endpoint})
+        segments = proxy.segments
+    tally = await account("replies in small segments", kafka_bootstrap, topics, bodies)
+    attempts = {r["attempts"] for r in (await read_all(kafka_bootstrap, topics.results)).values}
+    print(f"chaos segments: {segments} reply segments; attempts per result {sorted(attempts)}")
+    assert segments > len(bodies) // 100
+    assert tally.lost == 0
+    assert tally.dead_lettered == 0
+    assert attempts == {1}  # no reply was mistaken for a broken one
+    await order_kept(sim, bodies)
+
+
+async def test_a_rebalance_under_a_backlog_leaves_every_lead_at_its_last_event(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+) -> None:
+    await sim.configure(latency_ms=150)
+    bodies = load(size(6_000, 100_000), events_per_lead=30)
+    settings = pipeline_settings(
+        kafka_bootstrap, topics, sim, batch={"max_leads": 100}, deliver={"max_concurrency": 4},
+        ingest={"max_pending_events": 1500, "max_poll_records": 300},
+    )  # fmt: skip
+    await publish(kafka_bootstrap, topics.input, events(bodies))
+    first = ServiceProcess(settings, tmp_path, "first").start()
+    instances = [first]
+    try:
+
+        async def reached(fraction: float) -> bool:
+            return await answered(kafka_bootstrap, topics) >= len(bodies) * fraction
+
+        await wait_for(lambda: reached(0.2), timeout_s=300, what="a fifth done")
+        instances.append(ServiceProcess(settings, tmp_path, "second").start())  # joins: partitions move
+        await wait_for(lambda: reached(0.5), timeout_s=300, what="half done")
+        first.signal(signal.SIGTERM)  # leaves: partitions move again, under the backlog
+        assert await first.wait() == 0
+        instances.append(ServiceProcess(settings, tmp_path, "third").start())
+        await wait_for(lambda: reached(1.0), timeout_s=600, interval_s=1.0, what="every event answered")
+        for instance in instances[1:]:
+            instance.signal(signal.SIGTERM)
+            assert await instance.wait() == 0
+    finally:
+        for instance in instances:
+            instance.stop()
+    tally = await account("rebalances under a backlog", kafka_bootstrap, topics, bodies)
+    assert tally.lost == 0
+    assert tally.dead_lettered == 0
+    await order_kept(sim, bodies)
 
 
 async def test_ten_thousand_fuzzed_malformed_events_leave_the_service_up(

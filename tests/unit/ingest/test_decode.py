@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
@@ -10,6 +9,7 @@ from hypothesis import strategies as st
 
 from pipeline.ingest.decode import decode_event
 from pipeline.records import DeadLetterReason, ForeignSysType, InvalidEvent, LeadChange, MObjectChange, SyncOperation
+from tests.hostile import POSITIONS, any_json, with_value
 from tests.unit.events import message
 
 
@@ -216,7 +216,6 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
     )
 )
 def test_arbitrary_json_never_raises(body: object) -> None:
-    import orjson  # noqa: PLC0415
 
     result = decode_event(message(None, raw=orjson.dumps(body)))
     assert isinstance(result, InvalidEvent | LeadChange | MObjectChange)
@@ -224,99 +223,15 @@ def test_arbitrary_json_never_raises(body: object) -> None:
 
 # --- every field position, any JSON value ----------------------------------------------------------------
 
-_LEAD_BASE: dict[str, Any] = {
-    "event_id": "e-1",
-    "kind": "lead",
-    "lead": {
-        "Id": 5,
-        "Email": "ada@example.com",
-        "ForeignSysPersonId": "SF-1",
-        "ForeignSysType": "SFDC",
-        "MarketoCookie": "id:1&token:x",
-        "attributes": {"FirstName": "Ada"},
-    },
-    "workspace": "EMEA",
-    "return_lead": False,
-}
-_PROGRAM_BASE: dict[str, Any] = {
-    "event_id": "m-1",
-    "kind": "mobject",
-    "operation": "UPDATE",
-    "mobject": {
-        "type": "Program",
-        "id": 1970,
-        "attribs": {"Name": "x"},
-        "typeAttribs": [{"attrType": "Cost", "attribs": {"Month": "2026-01", "Amount": 5}}],
-    },
-}
-_OPPORTUNITY_BASE: dict[str, Any] = {
-    "event_id": "m-2",
-    "kind": "mobject",
-    "operation": "UPSERT",
-    "mobject": {
-        "type": "OpportunityPersonRole",
-        "externalKey": {"name": "ExtId", "value": "R-1"},
-        "attribs": {"Role": "Buyer"},
-        "associations": [{"mObjType": "Opportunity", "id": 7, "externalKey": {"name": "ExtId", "value": "O-1"}}],
-    },
-}
 
-
-def _paths(value: object, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
-    """Every position in `value`, and a new key beside every object's keys."""
-    found = [prefix] if prefix else []
-    if isinstance(value, dict):
-        found.append((*prefix, "Unexpected"))
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
-    return found
-
-
-_POSITIONS = [(base, path) for base in (_LEAD_BASE, _PROGRAM_BASE, _OPPORTUNITY_BASE) for path in _paths(base)]
-_HOLE = "\u0000HOLE\u0000"
-
-
-def _with_hole(base: dict[str, Any], path: tuple[str | int, ...]) -> bytes:
-    import copy  # noqa: PLC0415
-
-    body = copy.deepcopy(base)
-    target: Any = body
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = _HOLE
-    return orjson.dumps(body)
-
-
-def _any_json() -> st.SearchStrategy[bytes]:
-    """Any JSON value as bytes: scalars of every kind, containers, and nesting from 900 to 1,100 levels."""
-    scalars = (
-        st.none()
-        | st.booleans()
-        | st.integers(-(2**70), 2**70)
-        | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text(max_size=12)
-        | st.sampled_from(["", "lead", "mobject", "Cost", "Tag", "UPDATE", "Program", "\\u0007", "a\\\\b"])
-    )
-    tree = st.recursive(
-        scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ).map(lambda value: json.dumps(value).encode())
-    deep = st.tuples(st.integers(900, 1100), st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")])).map(
-        lambda d: d[1][0] * d[0] + b'"\\u0041"' + d[1][1] * d[0]
-    )
-    return tree | deep
-
-
-@given(st.sampled_from(_POSITIONS), _any_json(), st.booleans())
+@given(st.sampled_from(POSITIONS), any_json(), st.booleans())
 def test_any_json_value_in_any_field_is_an_event_or_a_clear_invalid_event(
     position: tuple[dict[str, Any], tuple[str | int, ...]],
     value: bytes,
     escaped_event_id: bool,  # noqa: FBT001 - hypothesis passes it positionally
 ) -> None:
     base, path = position
-    raw = _with_hole(base, path).replace(orjson.dumps(_HOLE), value)
+    raw = with_value(base, path, value)
     if escaped_event_id:  # a backslash anywhere makes every string of the event be checked for XML's characters
         raw = raw.replace(b'"event_id":"', b'"event_id":"\\u0045', 1)
     result = decode_event(message(None, raw=raw))
