@@ -93,13 +93,19 @@ class Topics:
         return cls(f"in-{tag}", f"results-{tag}", f"dlq-{tag}", f"group-{tag}")
 
 
-async def create_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
-    """The input, results and dead-letter topics of `topics`."""
+async def create_topics(
+    bootstrap: str, topics: Topics, partitions: int, configs: dict[str, dict[str, str]] | None = None
+) -> None:
+    """The input, results and dead-letter topics of `topics` (with `configs[name]`, when given)."""
     admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
+        wanted = configs or {}
         await admin.create_topics(
-            [NewTopic(name, partitions, 1) for name in (topics.input, topics.results, topics.dlq)]
+            [
+                NewTopic(name, partitions, 1, topic_configs=wanted.get(name))
+                for name in (topics.input, topics.results, topics.dlq)
+            ]
         )
     finally:
         await admin.close()

@@ -27,13 +27,14 @@ from pipeline.deliver.governor import RateGovernor
 from pipeline.deliver.pool import DeliveryPool
 from pipeline.errors import fatal_in
 from pipeline.flow import Flow, FlowLimits
+from pipeline.ingest.admin import max_message_bytes
 from pipeline.ingest.consumer import EventSource
 from pipeline.ingest.decode import decode_event, internal_error
 from pipeline.marketo.signing import Credentials
 from pipeline.metrics import Metrics
 from pipeline.offsets import OffsetBook, PartitionId
 from pipeline.ops.http import OpsServer
-from pipeline.outcome.producer import KafkaSink
+from pipeline.outcome.producer import MAX_BATCH_BYTES, MAX_REQUEST_BYTES, KafkaSink
 from pipeline.outcome.publisher import OutcomePublisher
 from pipeline.records import InvalidEvent, Record, RecordResult
 
@@ -138,13 +139,27 @@ class Service:
         session = await stack.enter_async_context(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=s.deliver.max_concurrency * 2))
         )
-        sink = await stack.enter_async_context(KafkaSink(bootstrap=s.kafka.bootstrap, client_id=s.kafka.client_id))
+        limits = await self._message_limits()
+        sink = await stack.enter_async_context(
+            KafkaSink(
+                bootstrap=s.kafka.bootstrap,
+                client_id=s.kafka.client_id,
+                max_batch_bytes=min(MAX_BATCH_BYTES, *limits.values()),
+                max_request_bytes=max(MAX_REQUEST_BYTES, *limits.values()),
+            )
+        )
         ops = OpsServer(
             host=self.ops_host, port=s.http.port, registry=self.metrics.registry, ready=self.not_ready, alive=self.alive
         )
         self.ops_port = (await stack.enter_async_context(ops)).port
         publisher = OutcomePublisher(
-            sink, self.book, self.metrics, results_topic=s.kafka.results_topic, dlq_topic=s.kafka.dlq_topic
+            sink,
+            self.book,
+            self.metrics,
+            results_topic=s.kafka.results_topic,
+            dlq_topic=s.kafka.dlq_topic,
+            max_result_bytes=limits[s.kafka.results_topic],
+            max_letter_bytes=limits[s.kafka.dlq_topic],
         )
         pool = DeliveryPool(self._delivery(session), s.deliver.max_concurrency, self._on_results)
         source = EventSource(
@@ -157,6 +172,14 @@ class Service:
             max_poll_records=s.ingest.max_poll_records,
         )
         return _Wiring(await stack.enter_async_context(source), sink, pool, publisher)
+
+    async def _message_limits(self) -> dict[str, int]:
+        """What the results and dead-letter topics take, as the broker says; the configured size where it is silent."""
+        k = self.settings.kafka
+        found = await max_message_bytes(k.bootstrap, [k.results_topic, k.dlq_topic])
+        limits = {topic: found.get(topic, k.max_message_bytes) for topic in (k.results_topic, k.dlq_topic)}
+        log.info("message_limits", **limits)
+        return limits
 
     def _delivery(self, session: aiohttp.ClientSession) -> BatchDelivery:
         s = self.settings

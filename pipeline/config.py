@@ -39,6 +39,9 @@ class KafkaSettings(_Section):
     dlq_topic: str = "leads.dlq"
     group_id: str = "marketo-pipeline"
     client_id: str = "marketo-pipeline"
+    # The largest message the input topic takes (Kafka's default); `topics` gives the dead-letter topic room for
+    # that and the dead-letter headers, and no message the service publishes is larger than its topic takes.
+    max_message_bytes: Annotated[int, Field(ge=64 * 1024)] = 1_048_588
 
     @field_validator("bootstrap")
     @classmethod

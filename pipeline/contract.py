@@ -28,6 +28,7 @@ class DlqHeader:
     ATTEMPTS: Final = "dlq.attempts"
     FAILED_AT: Final = "dlq.failed_at"
     REPLAYS: Final = "dlq.replays"
+    VALUE_OMITTED: Final = "dlq.value_omitted"  # "true" when the letter had to go without the original value
 
 
 class ResultSource(TypedDict):

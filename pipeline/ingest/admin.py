@@ -7,13 +7,21 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.errors import FatalError
 
 
-async def ensure_topics(bootstrap: str, names: list[str], *, partitions: int, replication: int = 1) -> dict[str, str]:
-    """Create the topics that do not exist yet; returns "created" or "exists" per name."""
+async def ensure_topics(
+    bootstrap: str,
+    names: list[str],
+    *,
+    partitions: int,
+    replication: int = 1,
+    configs: dict[str, dict[str, str]] | None = None,
+) -> dict[str, str]:
+    """Create the topics that do not exist yet (with `configs[name]`, when given); "created" or "exists" per name."""
     admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="marketo-pipeline-admin")
     try:
         await admin.start()
@@ -25,7 +33,10 @@ async def ensure_topics(bootstrap: str, names: list[str], *, partitions: int, re
         if missing:
             # Another instance may create them meanwhile.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(name, partitions, replication) for name in missing])
+                wanted = configs or {}
+                await admin.create_topics(
+                    [NewTopic(name, partitions, replication, topic_configs=wanted.get(name)) for name in missing]
+                )
         return {name: "created" if name in missing else "exists" for name in names}
     finally:
         await admin.close()
@@ -42,3 +53,22 @@ async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicParti
     finally:
         await admin.close()
     return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+
+
+async def max_message_bytes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Each topic's `max.message.bytes`, as the broker says (the topics it could not describe are left out)."""
+    admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="marketo-pipeline-admin")
+    found: dict[str, int] = {}
+    try:
+        await admin.start()
+        resources = [ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": None}) for topic in topics]
+        for response in await admin.describe_configs(resources):
+            for error_code, _message, _kind, name, entries, *_ in response.resources:
+                found.update(
+                    (name, int(entry[1])) for entry in entries if not error_code and entry[0] == "max.message.bytes"
+                )
+    except (KafkaError, ValueError, TypeError):
+        return found  # the limits stay the configured ones
+    finally:
+        await admin.close()
+    return found

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.ingest.admin import ensure_topics
 
+DLQ_HEADROOM_BYTES: Final = 64 * 1024  # the dlq.* headers (dlq.error is cut at 4 KiB) and framing, generously
+
+
+def dead_letter_topic_bytes(input_bytes: int) -> int:
+    """What the dead-letter topic must take: any input message, and the dead-letter context beside it."""
+    return input_bytes + DLQ_HEADROOM_BYTES
+
 
 async def create_topics(settings: Settings, partitions: int, console: Console | None = None) -> dict[str, str]:
     """Create what is missing; prints and returns what was created and what existed."""
     k = settings.kafka
-    status = await ensure_topics(k.bootstrap, [k.input_topic, k.results_topic, k.dlq_topic], partitions=partitions)
+    configs = {k.dlq_topic: {"max.message.bytes": str(dead_letter_topic_bytes(k.max_message_bytes))}}
+    names = [k.input_topic, k.results_topic, k.dlq_topic]
+    status = await ensure_topics(k.bootstrap, names, partitions=partitions, configs=configs)
     table = Table(title=f"topics on {k.bootstrap}")
     table.add_column("topic")
     table.add_column("status")

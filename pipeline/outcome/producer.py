@@ -12,6 +12,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.errors import FatalError
 
+MAX_BATCH_BYTES = 512 * 1024
+MAX_REQUEST_BYTES = 1024 * 1024
 Headers = list[tuple[str, bytes]]
 Message = tuple[bytes | None, bytes | None, Headers | None]
 
@@ -19,7 +21,14 @@ Message = tuple[bytes | None, bytes | None, Headers | None]
 class KafkaSink:
     """Sends messages; each send returns a future that resolves when the broker has acknowledged it."""
 
-    def __init__(self, *, bootstrap: str, client_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        client_id: str,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+    ) -> None:
         self._bootstrap = bootstrap
         self._producer: Any = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -27,7 +36,8 @@ class KafkaSink:
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
-            max_batch_size=512 * 1024,
+            max_batch_size=max_batch_bytes,  # a batch is what a topic's max.message.bytes limits
+            max_request_size=max_request_bytes,
             request_timeout_ms=30_000,
         )
         self._partitioner = DefaultPartitioner()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -12,10 +13,11 @@ import orjson
 import structlog
 from aiokafka.errors import KafkaError
 
-from pipeline.contract import DLQ_PREFIX, DlqHeader, ResultMessage
+from pipeline.contract import ResultMessage
 from pipeline.errors import FatalError, describe_exception
 from pipeline.metrics import Metrics
 from pipeline.offsets import OffsetBook
+from pipeline.outcome.letter import UNLIMITED, Outgoing, dead_letter
 from pipeline.records import (
     DeadLetterReason,
     Event,
@@ -36,7 +38,6 @@ def _source_log(message: RawMessage) -> Any:  # noqa: ANN401 - structlog's Bound
     return log.bind(topic=source.topic, partition=source.partition, offset=source.offset)
 
 
-Outgoing = tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]
 
 
 class Sink(Protocol):
@@ -82,35 +83,20 @@ def result_json(result: RecordResult, operation: Operation, completed_at: str) -
     return orjson.dumps(message)
 
 
-def dead_letter_headers(
-    message: RawMessage, reason: DeadLetterReason, error: str, attempts: int, failed_at: str
-) -> list[tuple[str, bytes]]:
-    """The original headers (less any old dlq.*) and DESIGN 2.5's context; dlq.replays carries over."""
-    replays = b"0"
-    kept = []
-    for name, value in message.headers:
-        if name == DlqHeader.REPLAYS:
-            replays = value
-        elif not name.startswith(DLQ_PREFIX):
-            kept.append((name, value))
-    source = message.source
-    return [
-        *kept,
-        (DlqHeader.REASON, reason.value.encode()),
-        (DlqHeader.ERROR, error.encode()[:4096]),
-        (DlqHeader.SOURCE_TOPIC, source.topic.encode()),
-        (DlqHeader.SOURCE_PARTITION, str(source.partition).encode()),
-        (DlqHeader.SOURCE_OFFSET, str(source.offset).encode()),
-        (DlqHeader.ATTEMPTS, str(attempts).encode()),
-        (DlqHeader.FAILED_AT, failed_at.encode()),
-        (DlqHeader.REPLAYS, replays),
-    ]
+def _rendered(
+    result: RecordResult, operation: Operation, completed_at: str, max_bytes: int
+) -> tuple[RecordResult, bytes]:
+    """The result and its message; a result that cannot be written becomes an `internal_error` FAILED one.
 
-
-def _rendered(result: RecordResult, operation: Operation, completed_at: str) -> tuple[RecordResult, bytes]:
-    """The result and its message; a result that cannot be written becomes an `internal_error` FAILED one."""
+    A message larger than the results topic accepts goes without the returned lead record (`lead`), the one part
+    whose size nothing here bounds.
+    """
     try:
-        return result, result_json(result, operation, completed_at)
+        value = result_json(result, operation, completed_at)
+        if len(value) > max_bytes and result.lead_data is not None:
+            log.warning("result_lead_left_out", key=result.record.key, bytes=len(value), limit=max_bytes)
+            result = replace(result, lead_data=None)
+            value = result_json(result, operation, completed_at)
     except Exception as exc:
         log.error("result_internal_error", key=result.record.key, exc_info=exc)  # noqa: TRY400 - exc_info given
         failed = RecordResult(
@@ -121,17 +107,30 @@ def _rendered(result: RecordResult, operation: Operation, completed_at: str) -> 
             dead_letter=DeadLetterReason.INTERNAL_ERROR,
         )
         return failed, result_json(failed, operation, completed_at)
+    return result, value
 
 
 class OutcomePublisher:
     """Publishes, waits for the broker's acknowledgement, then marks the events answered in the offset book."""
 
-    def __init__(self, sink: Sink, book: OffsetBook, metrics: Metrics, *, results_topic: str, dlq_topic: str) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        book: OffsetBook,
+        metrics: Metrics,
+        *,
+        results_topic: str,
+        dlq_topic: str,
+        max_result_bytes: int = UNLIMITED,
+        max_letter_bytes: int = UNLIMITED,
+    ) -> None:
         self._sink = sink
         self._book = book
         self._metrics = metrics
         self._results_topic = results_topic
         self._dlq_topic = dlq_topic
+        self._max_result_bytes = max_result_bytes  # what each topic accepts: no message published may be larger
+        self._max_letter_bytes = max_letter_bytes
 
     async def _await_all(self, futures: list[asyncio.Future[Any]]) -> None:
         try:
@@ -143,8 +142,7 @@ class OutcomePublisher:
         """Dead-letter events that never became records."""
         failed_at = rfc3339(datetime.now(UTC))
         letters: list[Outgoing] = [
-            (e.message.key, e.message.value, dead_letter_headers(e.message, e.reason, e.error, 0, failed_at))
-            for e in invalid
+            dead_letter(e.message, e.reason, e.error, 0, failed_at, max_bytes=self._max_letter_bytes) for e in invalid
         ]
         await self._await_all(await self._sink.send_many(self._dlq_topic, letters))
         for event in invalid:
@@ -172,7 +170,7 @@ class OutcomePublisher:
             record = given.record
             operation = record.operation
             key = record.key.encode()
-            result, value = _rendered(given, operation, completed_at)
+            result, value = _rendered(given, operation, completed_at, self._max_result_bytes)
             published.append(result)
             messages.append((key, value, None))
             # Keyed by the precedence key upstream too: the result's partition is the event's, no hashing needed.
@@ -180,17 +178,21 @@ class OutcomePublisher:
             origins.append((first.source.topic, first.source.partition) if first.key == key else None)
             counts[operation, result.status] += 1
             if result.dead_letter is not None:
-                error = result.error.message if result.error else result.status.value
-                for event in record.events:
-                    headers = dead_letter_headers(
-                        event.message, result.dead_letter, error, result.attempts, completed_at
-                    )
-                    letters.append((event.message.key, event.message.value, headers))
+                letters += self._letters(result, result.dead_letter, completed_at)
         futures = await self._sink.send_many(self._results_topic, messages, read_from=origins)
         futures += await self._sink.send_many(self._dlq_topic, letters)
         del messages, letters  # copied into the producer's batches: not held while the broker acknowledges
         await self._await_all(futures)
         self._published(published, counts)
+
+    def _letters(self, result: RecordResult, reason: DeadLetterReason, failed_at: str) -> list[Outgoing]:
+        """A dead letter for each event of a FAILED record."""
+        error = result.error.message if result.error else result.status.value
+        limit = self._max_letter_bytes
+        return [
+            dead_letter(event.message, reason, error, result.attempts, failed_at, max_bytes=limit)
+            for event in result.record.events
+        ]
 
     def _published(self, results: list[RecordResult], counts: Counter[tuple[str, str]]) -> None:
         for (operation_name, status), number in counts.items():

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from devkit.kafka import Topics, committed, publish, read_all, wait_for
+from devkit.kafka import Topics, committed, create_topics, publish, read_all, wait_for
+from devkit.results import read_results
 from devkit.service import RunningService
 from devkit.simulator import SimClient
 from pipeline.contract import DlqHeader
@@ -301,3 +302,48 @@ async def test_a_spent_retry_budget_fails_the_record_as_retries_exhausted(
     assert [h[DlqHeader.REASON] for h in dlq.headers] == [b"retries_exhausted"]
     assert dlq.headers[0][DlqHeader.ATTEMPTS] == b"3"
     assert (await sim.admin("stats"))["calls"]["syncLead"] == 3
+
+
+async def test_a_dead_letter_too_large_for_its_topic_goes_without_its_value_and_the_service_goes_on(
+    kafka_bootstrap: str, sim: SimClient
+) -> None:
+    topics = Topics.unique()
+    await create_topics(kafka_bootstrap, topics, partitions=1, configs={topics.dlq: {"max.message.bytes": "100000"}})
+    huge = {"_key": "email:h@example.com", "event_id": "evt-huge", "lead": {"Email": "h@example.com", "attributes": {"Notes": "n" * 200_000}}}  # fmt: skip
+    bodies = [huge, lead(1)]
+    async with RunningService(pipeline_settings(kafka_bootstrap, topics, sim)):
+        await publish(kafka_bootstrap, topics.input, events(bodies))
+
+        async def accounted() -> bool:
+            return (await read_results(kafka_bootstrap, topics)).events >= len(bodies)
+
+        await wait_for(accounted, what="the huge event dead-lettered and the other answered")
+
+        async def committed_all() -> bool:
+            return sum((await committed(kafka_bootstrap, topics.group)).values()) == len(bodies)
+
+        await wait_for(committed_all, what="both offsets committed")
+    dlq = await read_all(kafka_bootstrap, topics.dlq, json_values=False)
+    assert len(dlq.headers) == 1
+    assert dlq.headers[0][DlqHeader.VALUE_OMITTED] == b"true"
+    assert dlq.headers[0][DlqHeader.SOURCE_OFFSET] == b"0"
+    assert dlq.raw == [b""]  # no value: the source coordinates find the original
+
+
+async def test_the_topics_command_gives_the_dead_letter_topic_room_for_any_input_message_and_its_headers(
+    kafka_bootstrap: str,
+) -> None:
+    from rich.console import Console  # noqa: PLC0415
+
+    from pipeline.config import Settings  # noqa: PLC0415
+    from pipeline.ingest.admin import max_message_bytes  # noqa: PLC0415
+    from pipeline.ops.topics import DLQ_HEADROOM_BYTES  # noqa: PLC0415
+    from pipeline.ops.topics import create_topics as create_pipeline_topics
+
+    names = Topics.unique()
+    kafka = {"bootstrap": kafka_bootstrap, "input_topic": names.input, "results_topic": names.results}
+    settings = Settings(kafka={**kafka, "dlq_topic": names.dlq})
+    await create_pipeline_topics(settings, 1, console=Console(quiet=True))
+    limits = await max_message_bytes(kafka_bootstrap, [names.input, names.dlq])
+    assert limits[names.dlq] == settings.kafka.max_message_bytes + DLQ_HEADROOM_BYTES
+    assert limits[names.dlq] > limits[names.input]
