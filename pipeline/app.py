@@ -66,6 +66,7 @@ def flow_limits(settings: Settings) -> FlowLimits:
         max_mobjects=settings.batch.max_mobjects,
         max_record_events=settings.dedupe.max_record_events,
         max_linked_identities=settings.dedupe.max_linked_identities,
+        max_batch_bytes=settings.batch.max_bytes,
     )
 
 
@@ -212,18 +213,25 @@ class Service:
             for task in (pool, *helpers):
                 task.cancel()
 
+    def _backpressure(self, source: EventSource) -> None:
+        """Pause reading while too many events, or too many bytes of them, are read and not answered."""
+        book, ingest = self.book, self.settings.ingest
+        if book.pending >= ingest.max_pending_events or book.pending_bytes >= ingest.max_pending_bytes:
+            source.pause()
+        elif (
+            book.pending <= ingest.max_pending_events * RESUME_RATIO
+            and book.pending_bytes <= ingest.max_pending_bytes * RESUME_RATIO
+        ):
+            source.resume()
+
     async def _consume(self, wiring: _Wiring, stop: asyncio.Event) -> None:
-        limit = self.settings.ingest.max_pending_events
         while not stop.is_set():
-            if self.book.pending >= limit:
-                wiring.source.pause()
-            elif self.book.pending <= limit * RESUME_RATIO:
-                wiring.source.resume()
+            self._backpressure(wiring.source)
             messages = await wiring.source.poll(POLL_TIMEOUT_MS)
             now = time.monotonic()
             invalid: list[InvalidEvent] = []
             for message in messages:
-                self.book.consumed(message.source)
+                self.book.consumed(message.source, len(message.value or b""))
                 decoded = decode_event(message)
                 if isinstance(decoded, InvalidEvent):
                     invalid.append(decoded)
@@ -332,6 +340,7 @@ class Service:
 
     async def _observe(self, wiring: _Wiring) -> None:
         self.metrics.pending_events.set(self.book.pending)
+        self.metrics.pending_bytes.set(self.book.pending_bytes)
         self.metrics.daily_quota_remaining.set(self.governor.quota_remaining)
         for partition, lag in (await wiring.source.lag()).items():
             self.metrics.consumer_lag.labels(str(partition)).set(lag)

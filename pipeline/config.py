@@ -62,7 +62,7 @@ class MarketoSettings(_Section):
     secret_key: SecretStr = SecretStr("demo-secret-key")
     dedup_enabled: bool = True
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
-    max_response_bytes: PositiveInt = 16 * 1024 * 1024
+    max_response_bytes: PositiveInt = 4 * 1024 * 1024
 
     @field_validator("endpoint")
     @classmethod
@@ -77,6 +77,7 @@ class IngestSettings(_Section):
     """How much is read ahead of Marketo."""
 
     max_pending_events: PositiveInt = 50_000
+    max_pending_bytes: Annotated[int, Field(ge=1024 * 1024)] = 64 * 1024 * 1024
     max_poll_records: PositiveInt = 2_000
 
 
@@ -94,6 +95,7 @@ class BatchSettings(_Section):
     max_wait_ms: NonNegativeInt = 500
     max_leads: Annotated[int, Field(gt=0, le=300)] = 300
     max_mobjects: Annotated[int, Field(gt=0, le=100)] = 100
+    max_bytes: Annotated[int, Field(ge=64 * 1024)] = 4 * 1024 * 1024
 
 
 class DeliverSettings(_Section):

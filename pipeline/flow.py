@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from pipeline.batch.batcher import Batcher
+from pipeline.batch.batcher import DEFAULT_MAX_BYTES, Batcher
 from pipeline.dedupe.gate import OrderGate
 from pipeline.dedupe.links import DEFAULT_CAPACITY, IdentityLinks
 from pipeline.dedupe.window import DEFAULT_MAX_EVENTS, DedupeWindow
@@ -41,6 +41,7 @@ class FlowLimits:
     max_mobjects: int
     max_record_events: int = DEFAULT_MAX_EVENTS
     max_linked_identities: int = DEFAULT_CAPACITY
+    max_batch_bytes: int = DEFAULT_MAX_BYTES
 
 
 class Flow:
@@ -53,7 +54,10 @@ class Flow:
             limits.window_s, links=links, on_link=self.gate.join, max_events=limits.max_record_events
         )
         self.batcher = Batcher(
-            max_leads=limits.max_leads, max_mobjects=limits.max_mobjects, max_wait_s=limits.max_wait_s
+            max_leads=limits.max_leads,
+            max_mobjects=limits.max_mobjects,
+            max_wait_s=limits.max_wait_s,
+            max_bytes=limits.max_batch_bytes,
         )
         self._outbox: deque[Batch] = deque()
         self._out: dict[int, Record] = {}  # taken and not completed: at Marketo, or on their way

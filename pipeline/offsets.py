@@ -15,15 +15,19 @@ class PartitionOffsets:
 
     def __init__(self) -> None:
         self._pending: deque[int] = deque()
+        self._sizes: deque[int] = deque()  # the bytes of each pending offset's message, beside it
         self._done: set[int] = set()
         self._next: int | None = None
+        self.bytes = 0  # of the messages not yet behind the watermark
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def consumed(self, offset: int) -> None:
-        """`offset` was read; offsets arrive in increasing order."""
+    def consumed(self, offset: int, size: int = 0) -> None:
+        """`offset` (a message of `size` bytes) was read; offsets arrive in increasing order."""
         self._pending.append(offset)
+        self._sizes.append(size)
+        self.bytes += size
         self._next = offset + 1
 
     def completed(self, offset: int) -> bool:
@@ -36,8 +40,10 @@ class PartitionOffsets:
         if not pending or not pending[0] <= offset < (self._next or 0) or offset in self._done:
             return False
         self._done.add(offset)
+        sizes = self._sizes
         while pending and pending[0] in self._done:
             self._done.discard(pending.popleft())
+            self.bytes -= sizes.popleft()
         if not pending:
             self._done.clear()  # all answered: anything left is an offset that was never read (a gap)
         return True
@@ -56,24 +62,27 @@ class OffsetBook:
         self._partitions: dict[PartitionId, PartitionOffsets] = {}
         self._committed: dict[PartitionId, int] = {}
         self.pending = 0
+        self.pending_bytes = 0  # of the messages behind `pending`: what backpressure bounds beside their number
 
-    def consumed(self, source: Source) -> None:
-        """An event was read from `source`."""
+    def consumed(self, source: Source, size: int = 0) -> None:
+        """An event of `size` bytes was read from `source`."""
         tp = (source.topic, source.partition)
         partition = self._partitions.get(tp)
         if partition is None:
             partition = self._partitions[tp] = PartitionOffsets()
-        partition.consumed(source.offset)
+        partition.consumed(source.offset, size)
         self.pending += 1
+        self.pending_bytes += size
 
     def completed(self, source: Source) -> None:
         """Mark one event answered; an event of a partition given up in a rebalance is ignored."""
         partition = self._partitions.get((source.topic, source.partition))
         if partition is None:
             return
-        before = len(partition)
+        before, bytes_before = len(partition), partition.bytes
         partition.completed(source.offset)
         self.pending -= before - len(partition)
+        self.pending_bytes -= bytes_before - partition.bytes
 
     def pending_in(self, partitions: Iterable[PartitionId]) -> int:
         """Unanswered events of `partitions`."""
@@ -103,4 +112,5 @@ class OffsetBook:
             partition = self._partitions.pop(tp, None)
             if partition is not None:
                 self.pending -= len(partition)
+                self.pending_bytes -= partition.bytes
             self._committed.pop(tp, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from pipeline.records import Batch, Operation, Record, SyncOperation
 
@@ -14,15 +15,27 @@ class _Open:
     mobject_operation: SyncOperation | None
     records: list[Record]
     due: float
+    bytes: int = 0
+
+
+DEFAULT_MAX_BYTES: Final = 4 * 1024 * 1024
+
+
+def record_bytes(record: Record) -> int:
+    """What a record weighs in a call: the bytes of the events it merged (more than it carries: a bound)."""
+    return sum(len(event.message.value or b"") for event in record.events)
 
 
 class Batcher:
     """One open batch per call shape: syncMultipleLeads, and syncMObjects per operation; syncLead goes alone."""
 
-    def __init__(self, *, max_leads: int, max_mobjects: int, max_wait_s: float) -> None:
+    def __init__(
+        self, *, max_leads: int, max_mobjects: int, max_wait_s: float, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.max_leads = max_leads
         self.max_mobjects = max_mobjects
         self.max_wait_s = max_wait_s
+        self.max_bytes = max_bytes
         self._open: dict[tuple[Operation, SyncOperation | None], _Open] = {}
 
     def __len__(self) -> int:
@@ -30,20 +43,26 @@ class Batcher:
         return sum(len(b.records) for b in self._open.values())
 
     def add(self, record: Record, now: float) -> list[Batch]:
-        """Place `record`; returns the batch it completes, if any."""
+        """Place `record`; returns the batches it completes (by count, or by bytes: the one it would overflow)."""
         operation = record.operation
         if operation is Operation.SYNC_LEAD:
             return [Batch(operation, (record,))]
         shape = (operation, record.mobject_operation)
+        size = record_bytes(record)
+        closed = []
         current = self._open.get(shape)
+        if current is not None and current.bytes + size > self.max_bytes:
+            closed.append(self._close(shape))  # this record would make the call's body too large
+            current = None
         if current is None:
             current = _Open(operation, record.mobject_operation, [], now + self.max_wait_s)
             self._open[shape] = current
         current.records.append(record)
+        current.bytes += size
         limit = self.max_mobjects if operation is Operation.SYNC_MOBJECTS else self.max_leads
-        if len(current.records) >= limit:
-            return [self._close(shape)]
-        return []
+        if len(current.records) >= limit or current.bytes >= self.max_bytes:
+            closed.append(self._close(shape))
+        return closed
 
     def _close(self, shape: tuple[Operation, SyncOperation | None]) -> Batch:
         current = self._open.pop(shape)
@@ -57,6 +76,7 @@ class Batcher:
         """Take the records `gone` names out of the open batches (their partition was given up)."""
         for shape, current in list(self._open.items()):
             current.records[:] = [record for record in current.records if not gone(record)]
+            current.bytes = sum(map(record_bytes, current.records))
             if not current.records:
                 del self._open[shape]
 

@@ -41,3 +41,29 @@ async def test_other_failures_of_the_task_group_are_not_hidden(monkeypatch: pyte
     monkeypatch.setattr(service, "_run_loops", loops)
     with pytest.raises(ExceptionGroup):
         await service.run(asyncio.Event())
+
+
+class _Source:
+    def __init__(self) -> None:
+        self.paused = False
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+
+def test_reading_pauses_on_bytes_as_well_as_on_events() -> None:
+    from pipeline.records import Source  # noqa: PLC0415
+
+    service = Service(Settings(ingest={"max_pending_events": 1000, "max_pending_bytes": 1024 * 1024}))
+    source = _Source()
+    for offset in range(4):  # four events of 300 KB: few, but heavy
+        service.book.consumed(Source("t", 0, offset), 300 * 1024)
+    service._backpressure(source)  # type: ignore[arg-type]
+    assert source.paused
+    for offset in range(3):
+        service.book.completed(Source("t", 0, offset))
+    service._backpressure(source)  # type: ignore[arg-type]
+    assert not source.paused

@@ -76,3 +76,17 @@ def test_late_answers_of_an_earlier_ownership_leave_nothing_behind() -> None:
     assert book.pending == 1
     book.completed(Source("t", 0, 200))
     assert (book.pending, book.to_commit()) == (0, {("t", 0): 201})
+
+
+def test_pending_bytes_follow_the_watermark_and_a_revoke() -> None:
+    book = OffsetBook()
+    for offset, size in ((0, 100), (1, 200), (2, 300)):
+        book.consumed(Source("t", 0, offset), size)
+    book.consumed(Source("t", 1, 0), 50)
+    assert book.pending_bytes == 650
+    book.completed(Source("t", 0, 1))
+    assert book.pending_bytes == 650  # behind the oldest unanswered one, it still counts, as `pending` does
+    book.completed(Source("t", 0, 0))
+    assert book.pending_bytes == 350
+    book.revoke([("t", 0)])
+    assert (book.pending, book.pending_bytes) == (1, 50)

@@ -50,3 +50,13 @@ def test_sync_lead_records_go_alone_and_mobjects_by_operation() -> None:
     assert (inserts.mobject_operation, len(inserts.records)) == (SyncOperation.INSERT, 2)
     [updates] = batcher.drain()
     assert updates.mobject_operation is SyncOperation.UPDATE
+
+
+def test_a_call_closes_before_its_records_outweigh_the_byte_bound() -> None:
+    window = DedupeWindow(0.0)
+    for n in range(5):
+        notes = {f"Notes{k}": "n" * 50_000 for k in range(2)}
+        window.add(lead_event(f"e{n}", Email=f"{n}@x.com", attributes=notes), now=0)
+    batcher = Batcher(max_leads=300, max_mobjects=100, max_wait_s=10.0, max_bytes=250_000)
+    batches = [batch for record in window.expired(0) for batch in batcher.add(record, 0.0)] + batcher.drain()
+    assert [len(batch.records) for batch in batches] == [2, 2, 1]
