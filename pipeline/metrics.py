@@ -75,7 +75,7 @@ class Metrics:
         )
         self.daily_quota_remaining = Gauge(f"{p}daily_quota_remaining", "Marketo calls left today.", registry=r)
         self.pending_events = Gauge(f"{p}pending_events", "Events consumed and not yet answered.", registry=r)
-        self.pending_bytes = Gauge(f"{p}pending_bytes", "Bytes of the events consumed and not yet answered.", registry=r)
+        self.pending_bytes = Gauge(f"{p}pending_bytes", "Bytes of the events not yet answered.", registry=r)
         self.marketo_access = Gauge(f"{p}marketo_access_ok", "1 while Marketo accepts our calls.", registry=r)
         self.marketo_access.set(1)
         self._zero_series()
