@@ -109,10 +109,13 @@ async def _produce(args: argparse.Namespace, settings: Settings) -> int:
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     rules = ReplayFilter(
         reason=DeadLetterReason(args.reason) if args.reason else None,
+        code=args.code,
+        key=args.key,
         since=args.since,
         until=args.until,
         limit=args.limit,
         max_replays=args.max_replays,
+        include_superseded=args.include_superseded,
     )
     await replay(settings, rules, dry_run=args.dry_run)
     return 0
@@ -157,6 +160,11 @@ def _add_produce(verbs: Verbs) -> None:
 def _add_replay(verbs: Verbs) -> None:
     replay_verb = _verb(verbs, "replay", _replay, "copy dead letters back to the input topic")
     replay_verb.add_argument("--reason", choices=[r.value for r in DeadLetterReason], help="only this dlq.reason")
+    replay_verb.add_argument("--code", help="only dead letters with this Marketo code (dlq.error.code), e.g. 20105")
+    replay_verb.add_argument("--key", help="only dead letters with this message key, e.g. email:ada@example.com")
+    replay_verb.add_argument(
+        "--include-superseded", action="store_true", help="replay even when the key has a newer result already"
+    )
     replay_verb.add_argument("--since", type=_moment, help="only dead letters failed at or after (RFC 3339)")
     replay_verb.add_argument("--until", type=_moment, help="only dead letters failed before (RFC 3339)")
     replay_verb.add_argument("--limit", type=_positive, help="replay at most this many")

@@ -22,6 +22,7 @@ class DlqHeader:
 
     REASON: Final = "dlq.reason"
     ERROR: Final = "dlq.error"
+    ERROR_CODE: Final = "dlq.error.code"  # Marketo's fault or record reason code, when there is one
     SOURCE_TOPIC: Final = "dlq.source.topic"
     SOURCE_PARTITION: Final = "dlq.source.partition"
     SOURCE_OFFSET: Final = "dlq.source.offset"

@@ -65,6 +65,8 @@ class EventSource:
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # Replay writes in transactions: an event of one that aborted was never replayed, and is not read.
+            isolation_level="read_committed",
             max_poll_records=max_poll_records,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,

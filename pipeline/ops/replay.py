@@ -1,23 +1,82 @@
-"""`marketo-pipeline replay`: dead letters back to the input topic, filtered, counted, never looped."""
+"""`marketo-pipeline replay`: dead letters back to the input topic, filtered, each at most once, never looped.
+
+Every run reads the whole dead-letter topic (up to where it ended when the run began), so no letter becomes
+unreachable whatever the filters of earlier runs. What was replayed is recorded in a compacted topic beside it
+(`<dlq_topic>.replayed`, keyed by the letter's source coordinates), in the same Kafka transaction as the replayed
+event itself: a letter is replayed exactly when it is recorded, so no two runs replay one letter. By default a
+letter whose key has a newer result than the letter's failure is skipped as superseded, so a replay never writes
+older data over newer (`--include-superseded` replays it anyway).
+"""
 
 from __future__ import annotations
 
-import asyncio
+import re
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
 
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from pipeline.config import Settings
-from pipeline.contract import DLQ_PREFIX, DlqHeader
-from pipeline.ingest.dlq_reader import DeadLetterReader
-from pipeline.offsets import PartitionId
-from pipeline.outcome.producer import KafkaSink
+from pipeline.contract import DLQ_PREFIX, DlqHeader, header, read_result
+from pipeline.errors import FatalError
+from pipeline.ingest.admin import ensure_topics
+from pipeline.ingest.tail import TopicTail
+from pipeline.logs import mask_text
 from pipeline.records import DeadLetterReason, RawMessage
+
+REPLAYED_SUFFIX: Final = ".replayed"
+CHUNK: Final = 500  # letters per transaction
+SHOWN: Final = 30  # letters a dry run lists one by one
+_CODE_IN_TEXT: Final = re.compile(r"\b(\d{5})\b")
+
+
+def replayed_topic(settings: Settings) -> str:
+    """The compacted topic that records which dead letters were replayed."""
+    return settings.kafka.dlq_topic + REPLAYED_SUFFIX
+
+
+def _moment(value: bytes | None) -> datetime | None:
+    """An RFC 3339 time from a header; a time without a zone is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(value.decode()) if value else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _replays(message: RawMessage) -> int:
+    try:
+        return int(header(message.headers, DlqHeader.REPLAYS) or b"0")
+    except ValueError:
+        return 0
+
+
+def letter_code(message: RawMessage) -> str | None:
+    """The Marketo code a letter failed with: its `dlq.error.code`, else the five digits its error names."""
+    code = header(message.headers, DlqHeader.ERROR_CODE)
+    if code:
+        return code.decode(errors="replace")
+    found = _CODE_IN_TEXT.search((header(message.headers, DlqHeader.ERROR) or b"").decode(errors="replace"))
+    return found.group(1) if found else None
+
+
+def letter_id(message: RawMessage) -> bytes:
+    """Which event a letter carries: its source coordinates (`topic/partition/offset`), else its own."""
+    parts = [header(message.headers, name) for name in (DlqHeader.SOURCE_TOPIC, DlqHeader.SOURCE_PARTITION)]
+    offset = header(message.headers, DlqHeader.SOURCE_OFFSET)
+    if parts[0] is None or parts[1] is None or offset is None:
+        source = message.source
+        return f"{source.topic}/{source.partition}/{source.offset}".encode()
+    return b"/".join((parts[0], parts[1], offset))
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,98 +84,204 @@ class ReplayFilter:
     """Which dead letters a run replays."""
 
     reason: DeadLetterReason | None = None
+    code: str | None = None
+    key: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
     max_replays: int = 3
+    include_superseded: bool = False
 
-    def verdict(self, message: RawMessage) -> str:
-        """`replay`, or why not: `other_reason`, `outside_window`, `max_replays`."""
-        headers = dict(message.headers)
-        if self.reason is not None and headers.get(DlqHeader.REASON) != self.reason.value.encode():
+    def selects(self, message: RawMessage) -> str:
+        """`replay`, or why the filters leave it out.
+
+        The reasons: `other_reason`, `other_code`, `other_key`, `outside_window`, `max_replays`.
+        """
+        headers = message.headers
+        if self.reason is not None and header(headers, DlqHeader.REASON) != self.reason.value.encode():
             return "other_reason"
-        failed_at = _moment(headers.get(DlqHeader.FAILED_AT))
-        if (self.since is not None and (failed_at is None or failed_at < self.since)) or (
-            self.until is not None and (failed_at is None or failed_at >= self.until)
+        if self.code is not None and letter_code(message) != self.code:
+            return "other_code"
+        if self.key is not None and (message.key or b"") != self.key.encode():
+            return "other_key"
+        failed_at = _moment(header(headers, DlqHeader.FAILED_AT))
+        since, until = _aware(self.since), _aware(self.until)
+        if (since is not None and (failed_at is None or failed_at < since)) or (
+            until is not None and (failed_at is None or failed_at >= until)
         ):
             return "outside_window"
-        if _replays(headers) >= self.max_replays:
+        if _replays(message) >= self.max_replays:
             return "max_replays"
         return "replay"
 
 
-def _moment(value: bytes | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.decode()) if value else None
-    except ValueError:
-        return None
-
-
-def _replays(headers: dict[str, bytes]) -> int:
-    try:
-        return int(headers.get(DlqHeader.REPLAYS, b"0"))
-    except ValueError:
-        return 0
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def replay_headers(message: RawMessage) -> list[tuple[str, bytes]]:
     """The original headers (no dlq.* context) and `dlq.replays` one higher: the next dead letter carries it on."""
-    headers = dict(message.headers)
     kept = [(name, value) for name, value in message.headers if not name.startswith(DLQ_PREFIX)]
-    return [*kept, (DlqHeader.REPLAYS, str(_replays(headers) + 1).encode())]
+    return [*kept, (DlqHeader.REPLAYS, str(_replays(message) + 1).encode())]
 
 
-def replay_group(settings: Settings, reason: DeadLetterReason | None) -> str:
-    """Replay keeps its own position per reason, so one reason's run does not skip another's dead letters."""
-    return f"{settings.kafka.group_id}-replay-{reason.value if reason else 'all'}"
+@dataclass(slots=True)
+class ReplayPlan:
+    """What a run found: counts by verdict, and the letters a dry run shows."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    shown: list[tuple[str, str, str]] = field(default_factory=list)  # (letter id, key, verdict)
+
+    def note(self, message: RawMessage, verdict: str) -> None:
+        """What the run does with `message`, and why."""
+        self.counts[verdict] += 1
+        if len(self.shown) < SHOWN:
+            self.shown.append((letter_id(message).decode(errors="replace"), _shown_key(message), verdict))
+
+
+def _shown_key(message: RawMessage) -> str:
+    return mask_text((message.key or b"").decode(errors="replace"))
+
+
+async def _read(bootstrap: str, topic: str, **options: Any) -> list[RawMessage]:  # noqa: ANN401
+    async with TopicTail(bootstrap, [topic], from_beginning=True, **options) as tail:
+        return [message async for message in tail.to_end()]
+
+
+async def _replayed(settings: Settings) -> set[bytes]:
+    """The letters earlier runs replayed (committed transactions only)."""
+    k = settings.kafka
+    configs = {replayed_topic(settings): {"cleanup.policy": "compact"}}
+    await ensure_topics(k.bootstrap, [replayed_topic(settings)], partitions=1, configs=configs)
+    return {m.key for m in await _read(k.bootstrap, replayed_topic(settings), committed_only=True) if m.key}
+
+
+async def _newest_results(settings: Settings, keys: set[bytes], since: datetime) -> dict[bytes, datetime]:
+    """For each of `keys`, when its newest result (from `since` on) was completed."""
+    k = settings.kafka
+    newest: dict[bytes, datetime] = {}
+    since_ms = int(since.timestamp() * 1000)
+    async with TopicTail(k.bootstrap, [k.results_topic], since_ms=since_ms) as tail:
+        async for message in tail.to_end():
+            if message.key not in keys or message.value is None:
+                continue
+            completed = _moment(read_result(message.value)["completed_at"].encode())
+            if completed is not None and (message.key not in newest or completed > newest[message.key]):
+                newest[message.key] = completed
+    return newest
+
+
+def _superseded(message: RawMessage, newest: dict[bytes, datetime]) -> bool:
+    failed_at = _moment(header(message.headers, DlqHeader.FAILED_AT))
+    later = newest.get(message.key or b"")
+    return failed_at is not None and later is not None and later > failed_at
+
+
+async def plan_replay(settings: Settings, rules: ReplayFilter) -> tuple[list[RawMessage], ReplayPlan]:
+    """The letters to replay, in order, and the verdict on every letter of the dead-letter topic."""
+    k = settings.kafka
+    done = await _replayed(settings)
+    letters = await _read(k.bootstrap, k.dlq_topic)
+    plan = ReplayPlan()
+    chosen: list[RawMessage] = []
+    for message in letters:
+        verdict = "already_replayed" if letter_id(message) in done else rules.selects(message)
+        if verdict == "replay":
+            chosen.append(message)
+        else:
+            plan.note(message, verdict)
+    if chosen and not rules.include_superseded:
+        failed = [t for t in (_moment(header(m.headers, DlqHeader.FAILED_AT)) for m in chosen) if t is not None]
+        newest = await _newest_results(
+            settings, {m.key for m in chosen if m.key}, min(failed, default=datetime.now(UTC))
+        )
+        for message in [m for m in chosen if _superseded(m, newest)]:
+            plan.note(message, "superseded")
+        chosen = [m for m in chosen if not _superseded(m, newest)]
+    for message in chosen[rules.limit :] if rules.limit is not None else []:
+        plan.note(message, "over_limit")
+    chosen = chosen[: rules.limit] if rules.limit is not None else chosen
+    for message in chosen:
+        plan.note(message, "replay")
+    return chosen, plan
+
+
+async def _in_transactions(settings: Settings, chosen: list[RawMessage]) -> None:
+    """Each letter to the input topic and its record to the replayed topic, together or not at all."""
+    k = settings.kafka
+    producer: Any = AIOKafkaProducer(
+        bootstrap_servers=k.bootstrap,
+        client_id=f"{k.client_id}-replay",
+        # One id for every run: a second run at the same time fences the first, whose open transaction aborts.
+        transactional_id=f"{k.group_id}-replay",
+        enable_idempotence=True,
+    )
+    try:
+        await producer.start()
+        for start in range(0, len(chosen), CHUNK):
+            async with producer.transaction():
+                await _send_chunk(producer, settings, chosen[start : start + CHUNK])
+    except KafkaError as exc:
+        raise FatalError(f"replay could not write to {k.input_topic}: {exc}") from exc
+    finally:
+        await producer.stop()
+
+
+async def _send_chunk(producer: Any, settings: Settings, chunk: list[RawMessage]) -> None:  # noqa: ANN401
+    k = settings.kafka
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    sends: list[Awaitable[Any]] = []
+    for message in chunk:
+        sends.append(
+            await producer.send(k.input_topic, value=message.value, key=message.key, headers=replay_headers(message))
+        )
+        record = orjson.dumps({"replayed_at": now, "to": k.input_topic})
+        sends.append(await producer.send(replayed_topic(settings), value=record, key=letter_id(message)))
+    for sent in sends:
+        await sent
 
 
 async def replay(
-    settings: Settings, rules: ReplayFilter, *, dry_run: bool, console: Console | None = None
+    settings: Settings,
+    rules: ReplayFilter,
+    *,
+    dry_run: bool,
+    console: Console | None = None,
 ) -> Counter[str]:
-    """Replay what `rules` select; returns counts by verdict. A dry run publishes and commits nothing."""
+    """Replay what `rules` select; returns counts by verdict. A dry run publishes nothing and shows its plan."""
     console = console or Console(stderr=True)
-    k = settings.kafka
-    counts: Counter[str] = Counter()
-    positions: dict[PartitionId, int] = {}
-    pending: list[asyncio.Future[Any]] = []
-    async with (
-        DeadLetterReader(
-            bootstrap=k.bootstrap, topic=k.dlq_topic, group_id=replay_group(settings, rules.reason)
-        ) as reader,
-        KafkaSink(bootstrap=k.bootstrap, client_id=f"{k.client_id}-replay") as sink,
-    ):
-        total = await reader.backlog()
-        columns = (TextColumn("replaying" if not dry_run else "reading (dry run)"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("dead letters", total=total)
-            async for message in reader.messages():
-                if rules.limit is not None and counts["replay"] >= rules.limit:
-                    break
-                verdict = rules.verdict(message)
-                counts[verdict] += 1
-                if verdict == "replay" and not dry_run:
-                    pending.append(await sink.send(k.input_topic, message.key, message.value, replay_headers(message)))
-                positions[(message.source.topic, message.source.partition)] = message.source.offset + 1
-                progress.advance(task)
-        if not dry_run:
-            await asyncio.gather(*pending)
-            await reader.commit(positions)
-    _print_summary(console, counts, dry_run=dry_run, source=k.dlq_topic, target=k.input_topic)
-    return counts
+    chosen, plan = await plan_replay(settings, rules)
+    if chosen and not dry_run:
+        await _in_transactions(settings, chosen)
+    _print_summary(console, plan, dry_run=dry_run, source=settings.kafka.dlq_topic, target=settings.kafka.input_topic)
+    return plan.counts
 
 
-def _print_summary(console: Console, counts: Counter[str], *, dry_run: bool, source: str, target: str) -> None:
+_LABELS: Final = {
+    "replay": ("would be replayed", "replayed"),
+    "already_replayed": ("skipped: replayed by an earlier run",) * 2,
+    "superseded": ("skipped: a newer result exists for its key (--include-superseded)",) * 2,
+    "other_reason": ("skipped: another reason",) * 2,
+    "other_code": ("skipped: another code",) * 2,
+    "other_key": ("skipped: another key",) * 2,
+    "outside_window": ("skipped: outside --since/--until",) * 2,
+    "max_replays": ("skipped: replayed --max-replays times already",) * 2,
+    "over_limit": ("left for a later run: over --limit",) * 2,
+}
+
+
+def _print_summary(console: Console, plan: ReplayPlan, *, dry_run: bool, source: str, target: str) -> None:
     table = Table(title=f"replay {source} -> {target}" + (" (dry run: nothing published)" if dry_run else ""))
     table.add_column("dead letters")
     table.add_column("count", justify="right")
-    labels = {
-        "replay": "would be replayed" if dry_run else "replayed",
-        "other_reason": "skipped: another reason",
-        "outside_window": "skipped: outside --since/--until",
-        "max_replays": "skipped: replayed --max-replays times already",
-    }
-    for verdict, label in labels.items():
-        table.add_row(label, f"{counts.get(verdict, 0):,}")
-    table.add_row("read", f"{sum(counts.values()):,}")
+    for verdict, labels in _LABELS.items():
+        table.add_row(labels[0 if dry_run else 1], f"{plan.counts.get(verdict, 0):,}")
+    table.add_row("read", f"{sum(plan.counts.values()):,}")
     console.print(table)
+    if dry_run and plan.shown:
+        letters = Table(title=f"the first {len(plan.shown)} dead letters and what a run would do with each")
+        for column in ("letter (source topic/partition/offset)", "key", "verdict"):
+            letters.add_column(column)
+        for row in plan.shown:
+            letters.add_row(*row)
+        console.print(letters)

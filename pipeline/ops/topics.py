@@ -1,4 +1,4 @@
-"""`marketo-pipeline topics`: create the input, results and dead-letter topics."""
+"""`marketo-pipeline topics`: create the input, results and dead-letter topics, and replay's record of replays."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.ingest.admin import ensure_topics
+from pipeline.ops.replay import replayed_topic
 
 DLQ_HEADROOM_BYTES: Final = 64 * 1024  # the dlq.* headers (dlq.error is cut at 4 KiB) and framing, generously
 
@@ -21,8 +22,11 @@ def dead_letter_topic_bytes(input_bytes: int) -> int:
 async def create_topics(settings: Settings, partitions: int, console: Console | None = None) -> dict[str, str]:
     """Create what is missing; prints and returns what was created and what existed."""
     k = settings.kafka
-    configs = {k.dlq_topic: {"max.message.bytes": str(dead_letter_topic_bytes(k.max_message_bytes))}}
-    names = [k.input_topic, k.results_topic, k.dlq_topic]
+    configs = {
+        k.dlq_topic: {"max.message.bytes": str(dead_letter_topic_bytes(k.max_message_bytes))},
+        replayed_topic(settings): {"cleanup.policy": "compact"},  # which dead letters were replayed, by letter
+    }
+    names = [k.input_topic, k.results_topic, k.dlq_topic, replayed_topic(settings)]
     status = await ensure_topics(k.bootstrap, names, partitions=partitions, configs=configs)
     table = Table(title=f"topics on {k.bootstrap}")
     table.add_column("topic")

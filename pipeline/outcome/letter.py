@@ -21,7 +21,13 @@ MAX_ERROR_BYTES: Final = 4096
 
 
 def dead_letter_headers(
-    message: RawMessage, reason: DeadLetterReason, error: str, attempts: int, failed_at: str
+    message: RawMessage,
+    reason: DeadLetterReason,
+    error: str,
+    attempts: int,
+    failed_at: str,
+    *,
+    code: str | None = None,
 ) -> list[tuple[str, bytes]]:
     """The original headers (less any old dlq.*) and DESIGN 2.5's context; dlq.replays carries over."""
     replays = b"0"
@@ -31,16 +37,25 @@ def dead_letter_headers(
             replays = value
         elif not name.startswith(DLQ_PREFIX):
             kept.append((name, value))
-    return [*kept, *_context(message, reason, error, attempts, failed_at, replays=replays)]
+    return [*kept, *_context(message, reason, error, attempts, failed_at, replays=replays, code=code)]
 
 
 def _context(
-    message: RawMessage, reason: DeadLetterReason, error: str, attempts: int, failed_at: str, *, replays: bytes
+    message: RawMessage,
+    reason: DeadLetterReason,
+    error: str,
+    attempts: int,
+    failed_at: str,
+    *,
+    replays: bytes,
+    code: str | None,
 ) -> list[tuple[str, bytes]]:
     source = message.source
+    coded = [(DlqHeader.ERROR_CODE, code.encode())] if code else []
     return [
         (DlqHeader.REASON, reason.value.encode()),
         (DlqHeader.ERROR, error.encode()[:MAX_ERROR_BYTES]),
+        *coded,
         (DlqHeader.SOURCE_TOPIC, source.topic.encode()),
         (DlqHeader.SOURCE_PARTITION, str(source.partition).encode()),
         (DlqHeader.SOURCE_OFFSET, str(source.offset).encode()),
@@ -55,10 +70,17 @@ def _size(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes
 
 
 def dead_letter(
-    message: RawMessage, reason: DeadLetterReason, error: str, attempts: int, failed_at: str, *, max_bytes: int
+    message: RawMessage,
+    reason: DeadLetterReason,
+    error: str,
+    attempts: int,
+    failed_at: str,
+    *,
+    max_bytes: int,
+    code: str | None = None,
 ) -> Outgoing:
     """The dead letter of `message`: key, value and headers, within `max_bytes` (what the topic accepts)."""
-    headers = dead_letter_headers(message, reason, error, attempts, failed_at)
+    headers = dead_letter_headers(message, reason, error, attempts, failed_at, code=code)
     key, value = message.key, message.value
     if _size(key, value, headers) <= max_bytes:
         return key, value, headers
@@ -66,5 +88,5 @@ def dead_letter(
     if _size(key, None, headers) + len(omitted[0]) + len(omitted[1]) <= max_bytes:
         return key, None, [*headers, omitted]
     replays = next((v for n, v in message.headers if n == DlqHeader.REPLAYS), b"0")
-    context = [*_context(message, reason, error, attempts, failed_at, replays=replays), omitted]
+    context = [*_context(message, reason, error, attempts, failed_at, replays=replays, code=code), omitted]
     return (key if _size(key, None, context) <= max_bytes else None), None, context

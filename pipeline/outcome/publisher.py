@@ -38,8 +38,6 @@ def _source_log(message: RawMessage) -> Any:  # noqa: ANN401 - structlog's Bound
     return log.bind(topic=source.topic, partition=source.partition, offset=source.offset)
 
 
-
-
 class Sink(Protocol):
     """Where messages go (KafkaSink)."""
 
@@ -188,9 +186,10 @@ class OutcomePublisher:
     def _letters(self, result: RecordResult, reason: DeadLetterReason, failed_at: str) -> list[Outgoing]:
         """A dead letter for each event of a FAILED record."""
         error = result.error.message if result.error else result.status.value
+        code = result.error.code if result.error else None
         limit = self._max_letter_bytes
         return [
-            dead_letter(event.message, reason, error, result.attempts, failed_at, max_bytes=limit)
+            dead_letter(event.message, reason, error, result.attempts, failed_at, max_bytes=limit, code=code)
             for event in result.record.events
         ]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from rich.console import Console
 
 from devkit.kafka import Topics, publish, read_all, wait_for
 from devkit.service import RunningService
@@ -21,7 +22,9 @@ from tests.integration.helpers import events
 pytestmark = pytest.mark.integration
 
 
-def _letter(n: int, reason: str, failed_at: str, replays: int = 0) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+def _letter(
+    n: int, reason: str, failed_at: str, replays: int = 0, code: bytes | None = None
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     value = orjson.dumps({"event_id": f"evt-{n}", "lead": {"Email": f"r{n}@example.com"}})
     headers = [
         ("origin", b"crm"),
@@ -29,7 +32,12 @@ def _letter(n: int, reason: str, failed_at: str, replays: int = 0) -> tuple[byte
         (DlqHeader.ERROR, b"x"),
         (DlqHeader.FAILED_AT, failed_at.encode()),
         (DlqHeader.REPLAYS, str(replays).encode()),
+        (DlqHeader.SOURCE_TOPIC, b"leads.changes"),
+        (DlqHeader.SOURCE_PARTITION, b"0"),
+        (DlqHeader.SOURCE_OFFSET, str(n).encode()),
     ]
+    if code is not None:
+        headers.append((DlqHeader.ERROR_CODE, code))
     return f"email:r{n}@example.com".encode(), value, headers
 
 
@@ -52,16 +60,22 @@ def _settings(bootstrap: str, topics: Topics) -> Settings:
     )
 
 
-async def test_replay_filters_counts_and_keeps_its_position(kafka_bootstrap: str, topics: Topics) -> None:
+async def _replayed_ids(bootstrap: str, topics: Topics) -> list[str]:
+    return sorted(v["event_id"] for v in (await read_all(bootstrap, topics.input)).values)
+
+
+async def test_filters_never_make_a_letter_unreachable_and_no_letter_is_replayed_twice(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
     await _publish_letters(
         kafka_bootstrap,
         topics.dlq,
         [
-            _letter(1, "marketo_rejected", "2026-11-23T10:00:00.000Z"),
-            _letter(2, "marketo_rejected", "2026-11-23T12:00:00.000Z"),
+            _letter(1, "marketo_rejected", "2026-11-23T10:00:00.000Z", code=b"20105"),
+            _letter(2, "marketo_rejected", "2026-11-23T12:00:00.000Z", code=b"20105"),
             _letter(3, "retries_exhausted", "2026-11-23T12:00:00.000Z"),
             _letter(4, "marketo_rejected", "2026-11-23T12:30:00.000Z", replays=3),
-            _letter(5, "marketo_rejected", "2026-11-23T13:00:00.000Z"),
+            _letter(5, "marketo_rejected", "2026-11-23T13:00:00", code=b"20110"),  # a naive time: taken as UTC
         ],
     )
     settings = _settings(kafka_bootstrap, topics)
@@ -70,10 +84,9 @@ async def test_replay_filters_counts_and_keeps_its_position(kafka_bootstrap: str
     )
     dry = await replay(settings, rules, dry_run=True)
     assert dry == {"replay": 2, "other_reason": 1, "outside_window": 1, "max_replays": 1}
-    assert (await read_all(kafka_bootstrap, topics.input)).values == []
+    assert await _replayed_ids(kafka_bootstrap, topics) == []
 
-    counts = await replay(settings, rules, dry_run=False)
-    assert counts["replay"] == 2
+    assert (await replay(settings, rules, dry_run=False))["replay"] == 2
     replayed = await read_all(kafka_bootstrap, topics.input)
     assert sorted(v["event_id"] for v in replayed.values) == ["evt-2", "evt-5"]
     for headers in replayed.headers:
@@ -82,11 +95,33 @@ async def test_replay_filters_counts_and_keeps_its_position(kafka_bootstrap: str
         assert DlqHeader.REASON not in headers
     assert sorted(key or b"" for key in replayed.keys) == [b"email:r2@example.com", b"email:r5@example.com"]
 
-    again = await replay(settings, rules, dry_run=False)
-    assert sum(again.values()) == 0, "nothing is read twice by the same replay position"
-    # Another reason has its own position: the retries_exhausted dead letter is still there for it.
-    others = await replay(settings, ReplayFilter(reason=DeadLetterReason.RETRIES_EXHAUSTED, limit=10), dry_run=False)
-    assert others["replay"] == 1
+    # The earlier rejected letter the window left out is still there for a run with other filters...
+    by_code = await replay(settings, ReplayFilter(code="20105"), dry_run=False)
+    assert (by_code["replay"], by_code["already_replayed"]) == (1, 2)
+    # ...and a run that selects everything replays only what no run replayed: each letter at most once.
+    everything = await replay(settings, ReplayFilter(max_replays=10), dry_run=False)
+    assert (everything["replay"], everything["already_replayed"]) == (2, 3)
+    assert await _replayed_ids(kafka_bootstrap, topics) == ["evt-1", "evt-2", "evt-3", "evt-4", "evt-5"]
+    assert (await replay(settings, ReplayFilter(max_replays=10), dry_run=False))["replay"] == 0
+
+
+async def test_a_letter_whose_key_has_a_newer_result_is_not_replayed_over_it(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    await _publish_letters(kafka_bootstrap, topics.dlq, [_letter(1, "retries_exhausted", "2026-11-23T10:00:00.000Z")])
+    newer = {"key": "email:r1@example.com", "status": "UPDATED", "event_ids": ["evt-9"], "sources": [],
+             "operation": "syncMultipleLeads", "completed_at": "2026-11-23T11:00:00.000Z"}  # fmt: skip
+    await publish(kafka_bootstrap, topics.results, [(b"email:r1@example.com", orjson.dumps(newer))])
+    settings = _settings(kafka_bootstrap, topics)
+    console = Console(record=True, width=200)
+    assert await replay(settings, ReplayFilter(), dry_run=True, console=console) == {"superseded": 1}
+    shown = console.export_text()
+    assert "leads.changes/0/1" in shown
+    assert "superseded" in shown
+    assert (await replay(settings, ReplayFilter(), dry_run=False))["superseded"] == 1
+    assert await _replayed_ids(kafka_bootstrap, topics) == []
+    assert (await replay(settings, ReplayFilter(include_superseded=True), dry_run=False))["replay"] == 1
+    assert await _replayed_ids(kafka_bootstrap, topics) == ["evt-1"]
 
 
 async def test_a_fixed_dead_letter_flows_through_the_pipeline_and_a_hopeless_one_is_not_looped(
@@ -124,17 +159,16 @@ async def test_a_fixed_dead_letter_flows_through_the_pipeline_and_a_hopeless_one
         assert (await replay(settings, ReplayFilter(max_replays=1), dry_run=False))["replay"] == 1
         second = await wait_for(lambda: letters(2), what="the second dead letter")
         assert second.headers[1][DlqHeader.REPLAYS] == b"1"
-        # Replayed max-replays times already: skipped, not looped.
-        assert (await replay(settings, ReplayFilter(max_replays=1), dry_run=False)) == {"max_replays": 1}
+        # The first letter was replayed already; the second was replayed max-replays times: skipped, not looped.
+        skipped = await replay(settings, ReplayFilter(max_replays=1), dry_run=False)
+        assert skipped == {"already_replayed": 1, "max_replays": 1}
 
-        # Marketo learns the field; a replay with more patience delivers it through the normal pipeline.
+        # Marketo learns the field; a replay with more patience delivers it through the normal pipeline, once.
         await sim.configure(lead_fields=None)
-        assert (
-            await replay(settings, ReplayFilter(max_replays=3, reason=DeadLetterReason.MARKETO_REJECTED), dry_run=False)
-        )["replay"] == 2
+        patient = ReplayFilter(max_replays=3, reason=DeadLetterReason.MARKETO_REJECTED)
+        assert (await replay(settings, patient, dry_run=False))["replay"] == 1
         found = await wait_for(lambda: results(4), what="the replayed event's result")
-    # Positions are kept per --reason: this run read both dead letters of evt-fix, and the two copies merged.
     fixed = [r for r in found if r["status"] == "CREATED" and "evt-fix" in r["event_ids"]]
-    assert [r["event_ids"] for r in fixed] == [["evt-fix", "evt-fix"]]
+    assert [r["event_ids"] for r in fixed] == [["evt-fix"]]
     stored = {lead["Email"] for lead in (await sim.admin("leads"))["leads"]}
     assert stored == {"ok@example.com", "fix@example.com"}
