@@ -216,14 +216,17 @@ def _histogram(values: list[float], width_s: float = 0.1) -> dict[str, int]:
     return counts
 
 
-async def memory(bootstrap: str, events: int = 1_000_000) -> dict[str, Any]:
-    """Peak RSS of the service working through a backlog of `events` (limits lifted, as for throughput).
+async def memory(bootstrap: str, events: int = 1_000_000, padding: int = 0) -> dict[str, Any]:
+    """Peak RSS of the service working through a backlog of `events` (limits lifted, as for throughput); with
+    `padding`, each lead event carries a text attribute that long (large events).
 
     Nothing reads the results meanwhile: the end is the group's committed offsets, as for throughput.
     """
     topics = Topics.unique()
     await create_topics(bootstrap, topics, partitions=PARTITIONS)
-    load = SyntheticLoad(seed=14, duplicates=0.2, invalid=0.01, mobjects=0.0, cookies=0.0, prefix="mem")
+    load = SyntheticLoad(
+        seed=14, duplicates=0.2, invalid=0.01, mobjects=0.0, cookies=0.0, prefix="mem", padding=padding
+    )
     await publish_load(bootstrap, topics.input, events, load)
     simulator = SimulatorProcess(CREDENTIALS)
     await simulator.admin("stats")
@@ -236,6 +239,9 @@ async def memory(bootstrap: str, events: int = 1_000_000) -> dict[str, Any]:
         simulator.stop()
     return {
         "backlog_events": events,
+        "event_bytes": len(
+            next(SyntheticLoad(seed=1, duplicates=0, invalid=0, mobjects=0, padding=padding).events(1)).value
+        ),
         "peak_rss_mb": peak,
         "seconds": round(seconds, 1),
         "events_per_s": round(events / seconds),

@@ -65,6 +65,7 @@ class SyntheticLoad:
         cookies: float = 0.0,
         prefix: str = "evt",
         recent: int = 2_000,
+        padding: int = 0,
     ) -> None:
         self._rng = random.Random(seed)  # noqa: S311 - synthetic data
         self._seed = seed
@@ -76,6 +77,7 @@ class SyntheticLoad:
         # A duplicate updates one of the `recent` latest leads: a lead's changes come in bursts (a form fill,
         # then its enrichment), which is what the dedupe window is for.
         self._recent = recent
+        self._padding = padding  # characters of a long text attribute in every lead event: large events
         self._leads: list[dict[str, Any]] = []
 
     def _new_lead(self, n: int) -> dict[str, Any]:
@@ -89,13 +91,16 @@ class SyntheticLoad:
 
     def _attributes(self) -> dict[str, Any]:
         rng = self._rng
-        return {
+        found: dict[str, Any] = {
             "FirstName": rng.choice(_FIRST),
             "LastName": rng.choice(_LAST),
             "Company": rng.choice(_COMPANY),
             "City": rng.choice(_CITY),
             "AnnualRevenue": rng.randrange(1, 1000) * 1000,
         }
+        if self._padding:
+            found["Notes"] = (rng.choice(_COMPANY) + " ") * (self._padding // 12) + "."
+        return found
 
     def events(self, count: int) -> Iterator[SyntheticEvent]:
         """`count` events; keys are the precedence keys producers are asked to use."""
