@@ -363,8 +363,10 @@ class Service:
         self._revoked.update(partitions)
         self.flow.revoke(partitions, time.monotonic())
         self._wake_dispatch()  # records of other partitions that waited for dropped ones may go now
-        # An attempt under way ends within the call timeout: its answer is awaited, not abandoned.
-        deadline = time.monotonic() + self.settings.marketo.timeout_s + REVOKE_MARGIN_S
+        # An attempt under way ends within the call timeout: its answer is awaited, never abandoned mid-call (a
+        # call landing after the next owner's would write older data over newer).
+        s = self.settings
+        deadline = time.monotonic() + max(s.service.rebalance_drain_s, s.marketo.timeout_s + REVOKE_MARGIN_S)
         # Polled under a deadline: answers arrive from many tasks, and the deadline bounds the rebalance.
         while self.flow.out_in(partitions) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(TICK_S)
