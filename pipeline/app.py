@@ -45,6 +45,8 @@ TICK_S: Final = 0.05
 RESUME_RATIO: Final = 0.8
 LIVENESS_S: Final = 30.0
 REVOKE_MARGIN_S: Final = 1.0
+RESULT_HEADROOM_BYTES: Final = 16 * 1024  # a result's fields but its event list (the error is cut at 4 KiB)
+RESULT_BYTES_PER_EVENT: Final = 1100  # an event id (128 characters, escaped) and its source, at the most
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,9 @@ class Service:
         self.governor = RateGovernor(
             calls_per_window=settings.deliver.calls_per_20s, daily_quota=settings.deliver.daily_quota
         )
-        self._revoked: set[PartitionId] = set()  # given up: nothing of theirs is sent any more
+        # Records out (sent, or on their way) when their partition was revoked: never sent again. By record, not by
+        # partition: a partition given back later is a new ownership, whose records are new ones.
+        self._abandoned: set[int] = set()
         self._wake = asyncio.Event()
         self._heartbeat = time.monotonic()
         self._merged_seen = 0
@@ -175,11 +179,17 @@ class Service:
         return _Wiring(await stack.enter_async_context(source), sink, pool, publisher)
 
     async def _message_limits(self) -> dict[str, int]:
-        """What the results and dead-letter topics take, as the broker says; the configured size where it is silent."""
+        """What the results and dead-letter topics take, as the broker says; the configured size where it is silent.
+
+        Records are bounded to the events a result message can name.
+        """
         k = self.settings.kafka
         found = await max_message_bytes(k.bootstrap, [k.results_topic, k.dlq_topic])
         limits = {topic: found.get(topic, k.max_message_bytes) for topic in (k.results_topic, k.dlq_topic)}
         log.info("message_limits", **limits)
+        # A result names each event of its record: records hold no more events than a result message can carry.
+        room = (limits[k.results_topic] - RESULT_HEADROOM_BYTES) // RESULT_BYTES_PER_EVENT
+        self.flow.window.max_events = max(1, min(self.settings.dedupe.max_record_events, room))
         return limits
 
     def _delivery(self, session: aiohttp.ClientSession) -> BatchDelivery:
@@ -198,7 +208,7 @@ class Service:
             dedup_enabled=s.marketo.dedup_enabled,
         )
         return BatchDelivery(
-            client, self.governor, self.access, policy, self.metrics, clock=self.clock, abandon=self._abandoned
+            client, self.governor, self.access, policy, self.metrics, clock=self.clock, abandon=self._given_up
         )
 
     async def _run_loops(self, wiring: _Wiring, stop: asyncio.Event) -> None:
@@ -297,7 +307,10 @@ class Service:
         if self._wiring is None:
             return  # the run ended; these records' events stay uncommitted and will be read again
         await self._wiring.publisher.publish_results(results)
-        self.flow.complete([result.record for result in results], time.monotonic())
+        records = [result.record for result in results]
+        self.flow.complete(records, time.monotonic())
+        if self._abandoned:
+            self._abandoned.difference_update(map(id, records))
         self._wake_dispatch()
 
     async def _dispatch(self, wiring: _Wiring) -> None:
@@ -347,10 +360,9 @@ class Service:
 
     # --- rebalances --------------------------------------------------------------------------
 
-    def _abandoned(self, record: Record) -> bool:
-        """Whether `record`'s partition was given up: then it is not sent, nor sent again."""
-        source = record.events[0].message.source
-        return (source.topic, source.partition) in self._revoked
+    def _given_up(self, record: Record) -> bool:
+        """Whether `record`'s partition was revoked while it was out: then it is not sent again."""
+        return id(record) in self._abandoned
 
     async def _on_revoked(self, partitions: list[PartitionId]) -> None:
         """From now on nothing of `partitions` is started or retried.
@@ -360,8 +372,7 @@ class Service:
         """
         if not partitions:
             return
-        self._revoked.update(partitions)
-        self.flow.revoke(partitions, time.monotonic())
+        self._abandoned.update(id(record) for record in self.flow.revoke(partitions, time.monotonic()))
         self._wake_dispatch()  # records of other partitions that waited for dropped ones may go now
         # An attempt under way ends within the call timeout: its answer is awaited, never abandoned mid-call (a
         # call landing after the next owner's would write older data over newer).
@@ -379,7 +390,6 @@ class Service:
         log.info("partitions_revoked", partitions=[p for _, p in partitions], left_to_the_next_owner=left)
 
     async def _on_assigned(self, partitions: list[PartitionId]) -> None:
-        self._revoked.difference_update(partitions)
         if self._wiring is not None:
             self._wiring.source.pause_new(partitions)
         log.info("partitions_assigned", partitions=[p for _, p in partitions])

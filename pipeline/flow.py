@@ -125,11 +125,12 @@ class Flow:
             out[id(record)] = record
         return batch
 
-    def revoke(self, partitions: Collection[PartitionId], now: float) -> None:
+    def revoke(self, partitions: Collection[PartitionId], now: float) -> list[Record]:
         """Partitions given up in a rebalance: nothing of theirs is sent from now on.
 
         Their open records are dropped, and so are their records waiting in the gate, the batches and the outbox.
-        Records already out (sent, or on their way) stay: their answers complete them as usual.
+        Records already out (sent, or on their way) stay, and are returned: they are not to be sent again (an
+        attempt at Marketo ends as it does), and their answers complete them as usual.
         """
 
         def gone(record: Record) -> bool:
@@ -145,6 +146,7 @@ class Flow:
         self._outbox = deque(batch for batch in kept if batch.records)
         for record in released:
             self._enqueue(record, now)
+        return [record for record in self._out.values() if gone(record)]
 
     def out_in(self, partitions: Collection[PartitionId]) -> int:
         """Records of `partitions` that are out: sent and not answered."""

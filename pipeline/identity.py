@@ -114,8 +114,18 @@ def mobject_references(mobject: MObject) -> frozenset[str]:
     """
     found = {ref for ref in map(_association_ref, mobject.associations) if ref is not None}
     for attrib in mobject.attribs:
-        if attrib.name == "OpportunityId" and attrib.value:
-            found.add(f"mobj:Opportunity:{attrib.value}")
-        elif attrib.name == "PersonId" and attrib.value:
-            found.add(f"id:{attrib.value}")
+        number = _id_text(attrib.value)
+        if attrib.name == "OpportunityId" and number:
+            found.add(f"mobj:Opportunity:{number}")
+        elif attrib.name == "PersonId" and number:
+            found.add(f"id:{number}")
     return frozenset(found)
+
+
+def _id_text(value: str) -> str | None:
+    """An id given as attribute text, as ids are spelled elsewhere: `5.0` and `05` are `5`; else None."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value.strip() or None
+    return str(int(number)) if number.is_integer() and number > 0 else None

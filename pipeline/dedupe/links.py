@@ -63,13 +63,21 @@ class IdentityLinks:
             kept += moved
         self._root.setdefault(keep, keep)
         members[keep] = kept
-        self._evict()
+        self._evict(keep)
         return keep, absorbed
 
-    def _evict(self) -> None:
+    def touch(self, root: str) -> None:
+        """An event reached `root`'s component: it is recently used, whatever values the event carried."""
+        if root in self._members:
+            self._members.move_to_end(root)
+
+    def _evict(self, fresh: str) -> None:
+        """Forget the least recently used components past `capacity`; never `fresh`, nor one still `busy`."""
         tries = 0
         while len(self._root) > self.capacity and self._members and tries < _EVICTION_TRIES:
             oldest = next(iter(self._members))
+            if oldest == fresh:
+                return  # everything older is busy: the bound waits for them to finish
             if self.busy(oldest):
                 self._members.move_to_end(oldest)
                 tries += 1

@@ -8,6 +8,7 @@ event merges into its key's open record only when:
   event of the record moved its lead to another Email (an `Email` attribute: the next lookup would miss it);
 - no record opened after this one, and still open, reaches the same lead (the same component of linked identity
   values, or a reference to it): merging would move the event ahead of that record;
+- it asks for the lead back (`return_lead`) as the record does: that routes a call to syncLead;
 - it is not an INSERT (Marketo skips an INSERT of an object that exists, so later INSERTs never win);
 - the record holds fewer than `max_events` events (a result names each event: its size is bounded).
 
@@ -174,6 +175,12 @@ class _Single:
 _Open = _Single | _OpenLead | _OpenMObject
 
 
+def _returns_lead(current: _Open) -> bool:
+    if isinstance(current, _Single):
+        return current.event.return_lead
+    return isinstance(current, _OpenLead) and current.return_lead
+
+
 def event_identities(event: Event) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """The identity values an event names itself by, the ones it is looked up by, and the ones it refers to."""
     if isinstance(event, LeadChange):
@@ -229,6 +236,8 @@ class DedupeWindow:
         if len(values) == 1:
             (value,) = values
             root = self._root_of(value, value)
+            if root is not value:  # a linked value: its component is in use
+                self.links.touch(root)
         else:
             root = self._link(values)
         source = event.message.source
@@ -268,6 +277,8 @@ class DedupeWindow:
     ) -> bool:
         if not lookup <= current.lookup or current.values != current.lookup:
             return False  # looked up otherwise, or the record moved its lead to another Email (an attribute)
+        if isinstance(event, LeadChange) and event.return_lead != _returns_lead(current):
+            return False  # asking for the lead back routes a call to syncLead, which treats an Email otherwise
         if isinstance(event, MObjectChange):
             if not isinstance(current, _OpenMObject) or current.operation != event.operation:
                 return False  # INSERT then UPDATE are two calls, in that order

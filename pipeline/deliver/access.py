@@ -11,6 +11,8 @@ import structlog
 
 log = structlog.get_logger()
 
+MAX_PAUSE_S = 900.0
+
 
 class AccessGate:
     """Sending waits while the gate is closed; the service is not ready while it is.
@@ -32,7 +34,7 @@ class AccessGate:
         self._open = asyncio.Event()
         self._open.set()
         self._next_probe = 0.0
-        self._held_code: str | None = None
+        self._pause_s = 0.0  # the interval between probes of a pause for whole-call rejections, doubling
         self.reason: str | None = None
 
     @property
@@ -40,29 +42,29 @@ class AccessGate:
         """True while Marketo accepts our calls."""
         return self._open.is_set()
 
-    def close(self, reason: str) -> None:
-        """Stop sending: Marketo refuses us for `reason`; the next probe goes in `retry_s`."""
+    def close(self, reason: str, *, after_s: float | None = None) -> None:
+        """Stop sending: Marketo refuses us for `reason`; the next probe goes in `after_s` (default `retry_s`)."""
         self.reason = reason
-        self._next_probe = self._clock() + self.retry_s
+        self._next_probe = self._clock() + (self.retry_s if after_s is None else after_s)
         if self._open.is_set():
             self._open.clear()
             if self._on_change is not None:
                 self._on_change(0)
 
-    def hold(self, code: str, reason: str) -> None:
-        """Marketo rejects every call with `code`: close, and take that fault as a refusal until a call goes through."""
-        log.warning("marketo_rejects_every_call", code=code, reason=reason)
-        self._held_code = code
-        self.close(reason)
+    def pause(self, reason: str) -> None:
+        """Marketo rejects every call as a whole: stop sending, and probe ever more rarely while it does.
 
-    def holds(self, code: str) -> bool:
-        """Whether sending is paused for fault `code` (a call that draws it again waits instead of failing)."""
-        return self._held_code == code and not self.is_open
+        The first probe goes after `retry_s`, each next one after twice as long, up to `MAX_PAUSE_S`: a pause of a
+        day spends a few dozen calls of the quota, not thousands.
+        """
+        self._pause_s = min(max(self._pause_s * 2, self.retry_s), MAX_PAUSE_S)
+        log.warning("marketo_rejects_every_call", reason=reason, next_probe_s=self._pause_s)
+        self.close(f"{reason}; sending paused", after_s=self._pause_s)
 
     def open(self) -> None:
         """Marketo accepted a call again."""
         self.reason = None
-        self._held_code = None
+        self._pause_s = 0.0
         if not self._open.is_set():
             self._open.set()
             if self._on_change is not None:

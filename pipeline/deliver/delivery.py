@@ -204,9 +204,14 @@ class BatchDelivery:
         except RetriesExhaustedError as exc:
             attempts = prior_attempts + exc.attempts
             reason = DeadLetterReason.RETRIES_EXHAUSTED
-            return results + [failed_result(r, reason, attempts, exc.code, str(exc)) for r in sendable]
+            results += [abandoned_result(r) for r in sendable if abandon(r)]  # the next owner's to answer
+            return results + [
+                failed_result(r, reason, attempts, exc.code, str(exc)) for r in sendable if not abandon(r)
+            ]
         except BatchRejectedError as exc:
-            return _Rejected(sendable, exc, prior_attempts + exc.attempts, results)
+            results += [abandoned_result(r) for r in sendable if abandon(r)]
+            kept = [r for r in sendable if not abandon(r)]
+            return _Rejected(kept, exc, prior_attempts + exc.attempts, results) if kept else results
         attempts = prior_attempts + attempts
         return results + [outcome_result(r, o, attempts) for r, o in zip(sendable, outcomes, strict=True)]
 
@@ -231,8 +236,10 @@ class BatchDelivery:
     async def _after_rejection(self, shape: _Shape, rejected: _Rejected) -> list[RecordResult]:
         """Fail the records the rejection is pinned on; send the others again, as the split policy says.
 
-        Halving stops when both halves draw the very fault the whole call drew: then the fault is the call's, not
-        a record's, and splitting further would only spend the day's quota (2n - 1 calls for n records).
+        When both halves of a split draw the very fault the whole call drew, one record of each is sent alone; if
+        those draw it too, the fault is the call's, not a record's, and splitting further would only spend the
+        day's quota (2n - 1 calls for n records): 5 calls decide it instead. Two poisoned records, one in each
+        half, are told apart by the lone records, which go through.
         """
         error, records = rejected.error, rejected.records
         split = split_rejected(records, error.code, error.message)
@@ -244,20 +251,46 @@ class BatchDelivery:
                 results += await self._deliver(shape, group, prior_attempts=rejected.attempts)
             return results
         halves = [await self._try(shape, half, rejected.attempts) for half in split.again]
-        if all(isinstance(h, _Rejected) and h.error.same_fault(error) for h in halves):
-            return results + self._rejected_as_a_call(shape, [h for h in halves if isinstance(h, _Rejected)])
+        same = [h for h in halves if isinstance(h, _Rejected) and h.error.same_fault(error)]
+        if len(same) == len(halves):
+            call_level, probed, halves_left = await self._alone(shape, same)
+            if call_level:
+                return results + self._rejected_as_a_call(shape, halves_left)
+            results += probed
+            halves = list(halves_left)
         for half in halves:
             results += half.results + await self._after_rejection(shape, half) if isinstance(half, _Rejected) else half
         return results
+
+    async def _alone(self, shape: _Shape, halves: list[_Rejected]) -> tuple[bool, list[RecordResult], list[_Rejected]]:
+        """The first record of each rejected half, sent alone.
+
+        Returns whether each drew the fault too (then the fault is the call's), the results of those that did not,
+        and the rejections left to act on.
+        """
+        call_level, results, left = True, [], []
+        for half in halves:
+            if len(half.records) == 1:
+                left.append(half)  # sent alone already
+                continue
+            alone = await self._try(shape, half.records[:1], half.attempts)
+            left.append(_Rejected(half.records[1:], half.error, half.attempts, half.results))
+            if isinstance(alone, _Rejected) and alone.error.same_fault(half.error):
+                left.append(alone)
+                continue
+            call_level = False
+            results += (
+                alone.results + await self._after_rejection(shape, alone) if isinstance(alone, _Rejected) else alone
+            )
+        return call_level, results, left
 
     def _rejected_as_a_call(self, shape: _Shape, halves: list[_Rejected]) -> list[RecordResult]:
         """Every record of `halves` fails with the call's fault; the same fault on several batches pauses sending."""
         error = halves[0].error
         self._call_faults = (error.code, self._call_faults[1] + 1 if self._call_faults[0] == error.code else 1)
         log.warning("marketo_rejects_the_call", operation=shape.operation.value, code=error.code, error=error.message)
-        if self._call_faults[1] >= CALL_FAULTS_BEFORE_PAUSE and error.code is not None:
-            reason = f"Marketo rejects every call with {error.code} ({error.message}); sending paused"
-            self._access.hold(error.code, reason)
+        if self._call_faults[1] >= CALL_FAULTS_BEFORE_PAUSE:
+            self._access.pause(f"Marketo rejects every call with {error.code or 'an error'} ({error.message})")
         failed = DeadLetterReason.MARKETO_REJECTED
         results = [r for h in halves for r in h.results]
         return results + [
@@ -299,8 +332,8 @@ class BatchDelivery:
                 raise CallAbandonedError(attempt - 1)
             try:
                 outcomes = await self._timed_call(request, len(records))
-            except (RetryableError, PermanentError) as exc:
-                if not self._pauses(exc):
+            except RetryableError as exc:
+                if not exc.pauses_sending:
                     raise
                 self._access.refused(str(exc), operation=operation)
                 continue
@@ -308,12 +341,6 @@ class BatchDelivery:
             self._clock.accepted()
             self._call_faults = (None, 0)
             return outcomes
-
-    def _pauses(self, exc: RetryableError | PermanentError) -> bool:
-        """Whether `exc` is a refusal of all sending (access, or a whole-call fault sending is paused for)."""
-        if isinstance(exc, RetryableError):
-            return exc.pauses_sending
-        return exc.code is not None and self._access.holds(exc.code)
 
     async def _timed_call(self, request: SoapRequest, expected: int) -> list[RecordOutcome]:
         """The call, counted and timed by its outcome: `ok`, `rejected`, or the retry reason."""

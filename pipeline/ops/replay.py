@@ -26,9 +26,10 @@ from rich.table import Table
 from pipeline.config import Settings
 from pipeline.contract import DLQ_PREFIX, DlqHeader, header, read_result
 from pipeline.errors import FatalError
-from pipeline.ingest.admin import ensure_topics
+from pipeline.ingest.admin import ensure_topics, max_message_bytes
 from pipeline.ingest.tail import TopicTail
 from pipeline.logs import mask_text
+from pipeline.outcome.letter import DLQ_HEADROOM_BYTES
 from pipeline.records import DeadLetterReason, RawMessage
 
 REPLAYED_SUFFIX: Final = ".replayed"
@@ -95,9 +96,11 @@ class ReplayFilter:
     def selects(self, message: RawMessage) -> str:
         """`replay`, or why the filters leave it out.
 
-        The reasons: `other_reason`, `other_code`, `other_key`, `outside_window`, `max_replays`.
+        The reasons: `value_omitted`, `other_reason`, `other_code`, `other_key`, `outside_window`, `max_replays`.
         """
         headers = message.headers
+        if message.value is None or header(headers, DlqHeader.VALUE_OMITTED) == b"true":
+            return "value_omitted"  # nothing to replay: the source coordinates find the original
         if self.reason is not None and header(headers, DlqHeader.REASON) != self.reason.value.encode():
             return "other_reason"
         if self.code is not None and letter_code(message) != self.code:
@@ -157,7 +160,7 @@ async def _replayed(settings: Settings) -> set[bytes]:
 
 
 async def _newest_results(settings: Settings, keys: set[bytes], since: datetime) -> dict[bytes, datetime]:
-    """For each of `keys`, when its newest result (from `since` on) was completed."""
+    """For each of `keys`, when its newest result that wrote something (from `since` on) was completed."""
     k = settings.kafka
     newest: dict[bytes, datetime] = {}
     since_ms = int(since.timestamp() * 1000)
@@ -165,7 +168,10 @@ async def _newest_results(settings: Settings, keys: set[bytes], since: datetime)
         async for message in tail.to_end():
             if message.key not in keys or message.value is None:
                 continue
-            completed = _moment(read_result(message.value)["completed_at"].encode())
+            result = read_result(message.value)
+            if result["status"] == "FAILED":
+                continue  # a failure wrote nothing: it supersedes no letter
+            completed = _moment(result["completed_at"].encode())
             if completed is not None and (message.key not in newest or completed > newest[message.key]):
                 newest[message.key] = completed
     return newest
@@ -177,24 +183,47 @@ def _superseded(message: RawMessage, newest: dict[bytes, datetime]) -> bool:
     return failed_at is not None and later is not None and later > failed_at
 
 
-async def plan_replay(settings: Settings, rules: ReplayFilter) -> tuple[list[RawMessage], ReplayPlan]:
-    """The letters to replay, in order, and the verdict on every letter of the dead-letter topic."""
-    k = settings.kafka
-    done = await _replayed(settings)
-    letters = await _read(k.bootstrap, k.dlq_topic)
+def _copy_bytes(message: RawMessage) -> int:
+    """What the replayed copy weighs on the input topic: the letter's key, value and kept headers."""
+    headers = replay_headers(message)
+    return len(message.key or b"") + len(message.value or b"") + sum(len(n) + len(v) + 2 for n, v in headers) + 256
+
+
+def _judge(
+    letters: list[RawMessage], done: set[bytes], rules: ReplayFilter, input_bytes: int
+) -> tuple[list[RawMessage], ReplayPlan]:
+    """The letters the filters choose (once each), and the verdict on the others."""
     plan = ReplayPlan()
     chosen: list[RawMessage] = []
+    seen: set[bytes] = set()
     for message in letters:
-        verdict = "already_replayed" if letter_id(message) in done else rules.selects(message)
+        named = letter_id(message)
+        if named in done:
+            verdict = "already_replayed"
+        elif named in seen:
+            verdict = "duplicate"  # the same event dead-lettered twice (at least once): replayed once
+        else:
+            verdict = rules.selects(message)
+        if verdict == "replay" and _copy_bytes(message) > input_bytes:
+            verdict = "too_large"  # its copy would not fit the input topic: the letter stays for an operator
+        seen.add(named)
         if verdict == "replay":
             chosen.append(message)
         else:
             plan.note(message, verdict)
+    return chosen, plan
+
+
+async def plan_replay(settings: Settings, rules: ReplayFilter) -> tuple[list[RawMessage], ReplayPlan]:
+    """The letters to replay, in order, and the verdict on every letter of the dead-letter topic."""
+    k = settings.kafka
+    done = await _replayed(settings)
+    input_bytes = (await max_message_bytes(k.bootstrap, [k.input_topic])).get(k.input_topic, k.max_message_bytes)
+    chosen, plan = _judge(await _read(k.bootstrap, k.dlq_topic), done, rules, input_bytes)
     if chosen and not rules.include_superseded:
         failed = [t for t in (_moment(header(m.headers, DlqHeader.FAILED_AT)) for m in chosen) if t is not None]
-        newest = await _newest_results(
-            settings, {m.key for m in chosen if m.key}, min(failed, default=datetime.now(UTC))
-        )
+        earliest = min(failed, default=datetime.now(UTC))
+        newest = await _newest_results(settings, {m.key for m in chosen if m.key}, earliest)
         for message in [m for m in chosen if _superseded(m, newest)]:
             plan.note(message, "superseded")
         chosen = [m for m in chosen if not _superseded(m, newest)]
@@ -206,25 +235,27 @@ async def plan_replay(settings: Settings, rules: ReplayFilter) -> tuple[list[Raw
     return chosen, plan
 
 
-async def _in_transactions(settings: Settings, chosen: list[RawMessage]) -> None:
-    """Each letter to the input topic and its record to the replayed topic, together or not at all."""
+def _producer(settings: Settings) -> Any:  # noqa: ANN401 - aiokafka's producer
     k = settings.kafka
-    producer: Any = AIOKafkaProducer(
+    return AIOKafkaProducer(
         bootstrap_servers=k.bootstrap,
         client_id=f"{k.client_id}-replay",
-        # One id for every run: a second run at the same time fences the first, whose open transaction aborts.
+        # One id for every run: a run fences any other still going (its open transaction aborts) before it
+        # reads what was replayed, so two runs never both replay a letter.
         transactional_id=f"{k.group_id}-replay",
         enable_idempotence=True,
+        max_request_size=k.max_message_bytes + DLQ_HEADROOM_BYTES,
     )
+
+
+async def _in_transactions(producer: Any, settings: Settings, chosen: list[RawMessage]) -> None:  # noqa: ANN401
+    """Each letter to the input topic and its record to the replayed topic, together or not at all."""
     try:
-        await producer.start()
         for start in range(0, len(chosen), CHUNK):
             async with producer.transaction():
                 await _send_chunk(producer, settings, chosen[start : start + CHUNK])
     except KafkaError as exc:
-        raise FatalError(f"replay could not write to {k.input_topic}: {exc}") from exc
-    finally:
-        await producer.stop()
+        raise FatalError(f"replay could not write to {settings.kafka.input_topic}: {exc}") from exc
 
 
 async def _send_chunk(producer: Any, settings: Settings, chunk: list[RawMessage]) -> None:  # noqa: ANN401
@@ -250,9 +281,18 @@ async def replay(
 ) -> Counter[str]:
     """Replay what `rules` select; returns counts by verdict. A dry run publishes nothing and shows its plan."""
     console = console or Console(stderr=True)
-    chosen, plan = await plan_replay(settings, rules)
-    if chosen and not dry_run:
-        await _in_transactions(settings, chosen)
+    if dry_run:
+        chosen, plan = await plan_replay(settings, rules)
+    else:
+        producer = _producer(settings)
+        try:
+            await producer.start()  # fences another run before this one reads what was replayed
+            chosen, plan = await plan_replay(settings, rules)
+            await _in_transactions(producer, settings, chosen)
+        except KafkaError as exc:
+            raise FatalError(f"replay could not start its transactions: {exc}") from exc
+        finally:
+            await producer.stop()
     _print_summary(console, plan, dry_run=dry_run, source=settings.kafka.dlq_topic, target=settings.kafka.input_topic)
     return plan.counts
 
@@ -267,6 +307,9 @@ _LABELS: Final = {
     "outside_window": ("skipped: outside --since/--until",) * 2,
     "max_replays": ("skipped: replayed --max-replays times already",) * 2,
     "over_limit": ("left for a later run: over --limit",) * 2,
+    "duplicate": ("skipped: the same event's other letter is replayed",) * 2,
+    "value_omitted": ("skipped: written without its value (find it by its source)",) * 2,
+    "too_large": ("skipped: its copy would not fit the input topic",) * 2,
 }
 
 

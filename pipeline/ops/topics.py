@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.ingest.admin import ensure_topics
 from pipeline.ops.replay import replayed_topic
-
-DLQ_HEADROOM_BYTES: Final = 64 * 1024  # the dlq.* headers (dlq.error is cut at 4 KiB) and framing, generously
+from pipeline.outcome.letter import DLQ_HEADROOM_BYTES
 
 
 def dead_letter_topic_bytes(input_bytes: int) -> int:

@@ -18,6 +18,7 @@ Outgoing = tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]
 UNLIMITED: Final = 2**62
 RECORD_OVERHEAD: Final = 256  # a record batch's header and one record's framing, generously
 MAX_ERROR_BYTES: Final = 4096
+DLQ_HEADROOM_BYTES: Final = 64 * 1024  # what a dead letter adds to its event, generously: the dead-letter topic's room
 
 
 def dead_letter_headers(

@@ -68,7 +68,7 @@ def result_json(result: RecordResult, operation: Operation, completed_at: str) -
         "status": result.status,
         "lead_id": result.lead_id,
         "mobject_id": result.mobject_id,
-        "error": None if result.error is None else {"code": result.error.code, "message": result.error.message},
+        "error": None if result.error is None else {"code": result.error.code, "message": result.error.message[:4096]},
         "attempts": result.attempts,
         "lead": result.lead_data,
         "event_ids": [event.event_id for event in events],

@@ -337,8 +337,8 @@ async def test_the_topics_command_gives_the_dead_letter_topic_room_for_any_input
 
     from pipeline.config import Settings  # noqa: PLC0415
     from pipeline.ingest.admin import max_message_bytes  # noqa: PLC0415
-    from pipeline.ops.topics import DLQ_HEADROOM_BYTES  # noqa: PLC0415
     from pipeline.ops.topics import create_topics as create_pipeline_topics  # noqa: PLC0415
+    from pipeline.outcome.letter import DLQ_HEADROOM_BYTES  # noqa: PLC0415
 
     names = Topics.unique()
     kafka = {"bootstrap": kafka_bootstrap, "input_topic": names.input, "results_topic": names.results}

@@ -109,10 +109,13 @@ async def test_a_letter_whose_key_has_a_newer_result_is_not_replayed_over_it(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     await _publish_letters(kafka_bootstrap, topics.dlq, [_letter(1, "retries_exhausted", "2026-11-23T10:00:00.000Z")])
-    newer = {"key": "email:r1@example.com", "status": "UPDATED", "event_ids": ["evt-9"], "sources": [],
-             "operation": "syncMultipleLeads", "completed_at": "2026-11-23T11:00:00.000Z"}  # fmt: skip
-    await publish(kafka_bootstrap, topics.results, [(b"email:r1@example.com", orjson.dumps(newer))])
     settings = _settings(kafka_bootstrap, topics)
+    failed = {"key": "email:r1@example.com", "status": "FAILED", "event_ids": ["evt-8"], "sources": [],
+              "operation": "syncMultipleLeads", "completed_at": "2026-11-23T10:30:00.000Z"}  # fmt: skip
+    await publish(kafka_bootstrap, topics.results, [(b"email:r1@example.com", orjson.dumps(failed))])
+    assert await replay(settings, ReplayFilter(), dry_run=True) == {"replay": 1}  # a failure wrote nothing newer
+    newer = {**failed, "status": "UPDATED", "event_ids": ["evt-9"], "completed_at": "2026-11-23T11:00:00.000Z"}
+    await publish(kafka_bootstrap, topics.results, [(b"email:r1@example.com", orjson.dumps(newer))])
     console = Console(record=True, width=200)
     assert await replay(settings, ReplayFilter(), dry_run=True, console=console) == {"superseded": 1}
     shown = console.export_text()

@@ -67,3 +67,31 @@ def test_reading_pauses_on_bytes_as_well_as_on_events() -> None:
         service.book.completed(Source("t", 0, offset))
     service._backpressure(source)  # type: ignore[arg-type]
     assert not source.paused
+
+
+async def test_a_record_out_when_its_partition_was_revoked_stays_given_up_when_the_partition_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline import app  # noqa: PLC0415
+    from tests.unit.events import lead_event  # noqa: PLC0415
+
+    monkeypatch.setattr(app, "REVOKE_MARGIN_S", 0.0)
+    service = Service(
+        Settings(marketo={"timeout_s": 0.01}, service={"rebalance_drain_s": 0.01}, dedupe={"window_ms": 0})
+    )
+    event = lead_event("e1", partition=4, Email="a@x.com")
+    service.flow.add(event, 0.0)
+    service.flow.drain(0.0)
+    [record] = service.flow.take().records  # out: at the pool, or at Marketo
+    partition = [("leads.changes", 4)]
+    await service._on_revoked(partition)
+    assert service._given_up(record)
+    await service._on_assigned(partition)  # the partition comes back: a new ownership
+    assert service._given_up(record)  # the old copy is still not to be sent: the next owner sent newer data
+    newer = lead_event("e2", partition=4, Email="a@x.com")
+    service.flow.add(newer, 1.0)
+    service.flow.drain(1.0)
+    assert not service.flow.ready  # it waits in the gate for the old copy's answer
+    service.flow.complete([record], 1.1)
+    [fresh] = service.flow.take().records
+    assert not service._given_up(fresh)

@@ -298,14 +298,43 @@ def rejects_every_call(code: str = "20017") -> Behaviour:
     return reject
 
 
-async def test_a_fault_both_halves_draw_is_the_calls_and_is_not_split_further() -> None:
+async def test_a_fault_both_halves_and_lone_records_draw_is_the_calls_and_is_not_split_further() -> None:
     marketo = ScriptedMarketo(rejects_every_call())
     results = await delivery(marketo)[0].deliver(batch(leads(300, poisoned=frozenset())))
-    assert len(marketo.calls) == 3  # the call, then each half once: not 599 calls
+    assert [call.records for call in marketo.calls] == [300, 150, 150, 1, 1]  # not 599 calls
     assert len(results) == 300
     assert {(r.status, r.dead_letter, r.error.code if r.error else None) for r in results} == {
         (RecordStatus.FAILED, DeadLetterReason.MARKETO_REJECTED, "20017")
     }
+
+
+async def test_two_poisoned_records_with_the_same_words_in_both_halves_fail_alone() -> None:
+    def poison(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        if "<Email>7@x.com</Email>" in request.body or "<Email>200@x.com</Email>" in request.body:
+            raise RejectedFaultError(Fault("20105", "Lead attribute bad"))
+        return ok(request, expected)
+
+    marketo = ScriptedMarketo(poison)
+    results = await delivery(marketo)[0].deliver(batch(leads(300, poisoned=frozenset())))
+    assert sorted(r.record.key for r in results if r.status is RecordStatus.FAILED) == [
+        "email:200@x.com",
+        "email:7@x.com",
+    ]
+    assert len(results) == 300
+
+
+async def test_a_call_too_large_is_split_until_its_parts_fit() -> None:
+    from pipeline.deliver.client import CallRejectedError  # noqa: PLC0415
+
+    def too_large(request: SoapRequest, expected: int) -> list[RecordOutcome]:
+        if expected > 80:
+            raise CallRejectedError("HTTP 413: the request is too large")
+        return ok(request, expected)
+
+    marketo = ScriptedMarketo(too_large)
+    results = await delivery(marketo)[0].deliver(batch(leads(300, poisoned=frozenset())))
+    assert {r.status for r in results} == {RecordStatus.CREATED}
+    assert len(results) == 300
 
 
 async def test_two_poisoned_halves_with_their_own_words_are_still_split_to_the_records() -> None:
@@ -324,7 +353,7 @@ async def test_two_poisoned_halves_with_their_own_words_are_still_split_to_the_r
 
 
 async def test_the_same_call_fault_on_batch_after_batch_pauses_sending_until_marketo_accepts_again() -> None:
-    access = AccessGate(retry_s=0.01)
+    access = AccessGate(retry_s=0.3)
     marketo = ScriptedMarketo(rejects_every_call())
     deliverer, _ = delivery(marketo, access)
     for _ in range(3):
@@ -335,12 +364,25 @@ async def test_the_same_call_fault_on_batch_after_batch_pauses_sending_until_mar
     calls_when_paused = len(marketo.calls)
     held = asyncio.create_task(deliverer.deliver(batch(leads(4, poisoned=frozenset()))))
     await asyncio.sleep(0.1)
-    assert not held.done()  # its records wait: no dead letters, no halving, one probe every retry_s
-    assert len(marketo.calls) - calls_when_paused <= 12
+    assert not held.done()  # it waits: nothing is spent of the quota until the probe is due
+    assert len(marketo.calls) == calls_when_paused
     marketo.script = [ok]
     results = await asyncio.wait_for(held, timeout=5)
     assert [r.status for r in results] == [RecordStatus.CREATED] * 4
     assert access.is_open
+
+
+def test_a_long_pause_probes_ever_more_rarely() -> None:
+    now = [0.0]
+    access = AccessGate(retry_s=30.0, clock=lambda: now[0])
+    waits = []
+    for _ in range(8):
+        access.pause("Marketo rejects every call with 20017")
+        waits.append(access._next_probe - now[0])
+    assert waits == [30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 900.0, 900.0]
+    access.open()
+    access.pause("again")
+    assert access._next_probe - now[0] == 30.0
 
 
 async def test_records_of_a_partition_given_up_are_not_retried_and_the_rest_go_on() -> None:

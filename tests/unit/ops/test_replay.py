@@ -72,3 +72,19 @@ def test_a_letter_is_named_by_the_event_it_carries() -> None:
 
 def test_a_replayed_event_keeps_its_headers_and_counts_one_more_replay() -> None:
     assert replay_headers(dead_letter(replays="2")) == [("trace", b"t-1"), (DlqHeader.REPLAYS, b"3")]
+
+
+def test_each_event_is_chosen_once_and_letters_without_their_value_or_too_large_stay() -> None:
+    from pipeline.ops.replay import _judge  # noqa: PLC0415
+
+    first = dead_letter()
+    again = dead_letter()  # the same event dead-lettered twice (a crash between publishing and committing)
+    omitted_headers = (*first.headers[:-1], (DlqHeader.SOURCE_OFFSET, b"42"), (DlqHeader.VALUE_OMITTED, b"true"))
+    omitted = RawMessage(Source("leads.dlq", 0, 7), b"k", None, omitted_headers)
+    large_headers = (*first.headers[:-1], (DlqHeader.SOURCE_OFFSET, b"43"))
+    large = RawMessage(Source("leads.dlq", 0, 8), b"k", b"v" * 5000, large_headers)
+    chosen, plan = _judge([first, again, omitted, large], set(), ReplayFilter(), input_bytes=4096)
+    assert chosen == [first]
+    assert plan.counts == {"duplicate": 1, "value_omitted": 1, "too_large": 1}
+    chosen, plan = _judge([first], {b"leads.changes/2/41"}, ReplayFilter(), input_bytes=4096)
+    assert (chosen, plan.counts) == ([], {"already_replayed": 1})
