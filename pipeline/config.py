@@ -77,7 +77,7 @@ class IngestSettings(_Section):
     """How much is read ahead of Marketo."""
 
     max_pending_events: PositiveInt = 50_000
-    max_pending_bytes: Annotated[int, Field(ge=1024 * 1024)] = 64 * 1024 * 1024
+    max_pending_bytes: Annotated[int, Field(ge=1024 * 1024)] = 16 * 1024 * 1024
     max_poll_records: PositiveInt = 2_000
 
 
@@ -86,7 +86,7 @@ class DedupeSettings(_Section):
 
     window_ms: NonNegativeInt = 1000
     max_record_events: Annotated[int, Field(gt=0, le=10_000)] = 500
-    max_linked_identities: PositiveInt = 200_000
+    max_linked_identities: PositiveInt = 50_000
 
 
 class BatchSettings(_Section):
@@ -95,7 +95,7 @@ class BatchSettings(_Section):
     max_wait_ms: NonNegativeInt = 500
     max_leads: Annotated[int, Field(gt=0, le=300)] = 300
     max_mobjects: Annotated[int, Field(gt=0, le=100)] = 100
-    max_bytes: Annotated[int, Field(ge=64 * 1024)] = 4 * 1024 * 1024
+    max_bytes: Annotated[int, Field(ge=64 * 1024)] = 1024 * 1024
 
 
 class DeliverSettings(_Section):

@@ -188,7 +188,7 @@ class Flow:
     def _admit(self, record: Record, now: float) -> None:
         """A record leaves the window: it goes on now unless an earlier record holds one of its identities."""
         if self.gate.admit(record):
-            self._enqueue(record, now)
+            self._outbox.extend(self.batcher.add(record, now))
 
     def _enqueue(self, record: Record, now: float) -> None:
         self._outbox.extend(self.batcher.add(record, now))

@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+_Built = TypeVar("_Built")
+
+
+def quick(cls: type[_Built]) -> type[_Built]:
+    """A frozen, slotted dataclass built faster: its `__init__` fills the slots through their descriptors.
+
+    Same fields, defaults, order, equality, hash and freezing as `dataclass(frozen=True, slots=True)` gives;
+    the generated `__init__` calls `object.__setattr__` per field, which costs about a microsecond for the
+    records built for every event, tens of thousands a second. Only for classes without `__post_init__`.
+    """
+    setters = [(f.name, cls.__dict__[f.name].__set__) for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    head = ", ".join(p.name if p.default is p.empty else f"{p.name}=_defaults[{p.name!r}]" for p in params)
+    body = "".join(f"        _set_{name}(self, {name})\n" for name, _ in setters)
+    source = (
+        f"def _make(_defaults, {', '.join(f'_set_{name}' for name, _ in setters)}):\n"
+        f"    def __init__(self, {head}):\n{body}"
+        "    return __init__\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)  # noqa: S102 - the source is built from the class's own field names
+    make: Callable[..., Any] = namespace["_make"]
+    defaults = {p.name: p.default for p in params if p.default is not p.empty}
+    init = make(defaults, *(setter for _, setter in setters))
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 class Operation(enum.StrEnum):
@@ -40,6 +72,7 @@ class RecordStatus(enum.StrEnum):
     SKIPPED = "SKIPPED"
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class Lead:
     """A lead as Marketo receives it: identity fields and attribute values already rendered as text."""
@@ -106,6 +139,7 @@ class DeadLetterReason(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"  # an unexpected exception while handling this event or record
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where an input message was read: what its offset commit waits for."""
@@ -115,6 +149,7 @@ class Source:
     offset: int
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class RawMessage:
     """An input message as Kafka delivered it; dead letters carry its bytes unchanged."""
@@ -126,6 +161,7 @@ class RawMessage:
     timestamp_ms: int | None = None
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class LeadChange:
     """A validated lead event."""
@@ -136,6 +172,8 @@ class LeadChange:
     workspace: str | None
     return_lead: bool
     message: RawMessage
+    lookup: frozenset[str] = frozenset()  # the identity values Marketo looks the lead up by
+    identities: frozenset[str] = frozenset()  # those, and an Email the event sets as an attribute
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +199,7 @@ class InvalidEvent:
     message: RawMessage
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class Record:
     """One or more events of one lead or object merged in the dedupe window: what one Marketo record carries."""
@@ -195,6 +234,7 @@ class RecordError:
     message: str
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class RecordResult:
     """What became of one record: its result message and, when FAILED, its dead letters."""

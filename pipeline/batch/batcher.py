@@ -18,12 +18,15 @@ class _Open:
     bytes: int = 0
 
 
-DEFAULT_MAX_BYTES: Final = 4 * 1024 * 1024
+DEFAULT_MAX_BYTES: Final = 1024 * 1024
 
 
 def record_bytes(record: Record) -> int:
     """What a record weighs in a call: the bytes of the events it merged (more than it carries: a bound)."""
-    return sum(len(event.message.value or b"") for event in record.events)
+    events = record.events
+    if len(events) == 1:  # most records
+        return len(events[0].message.value or b"")
+    return sum(len(event.message.value or b"") for event in events)
 
 
 class Batcher:

@@ -127,8 +127,13 @@ class OrderGate:
 
     def _wait(self, node: _Node) -> bool:
         """Register `node` as writer of its writes and reader of its reads; True when it has to wait."""
-        blockers: dict[int, _Node] = {}
         writers, readers = self._writers, self._readers
+        if len(node.writes) == 1 and not node.reads:  # the common case: one lead, one value, nobody before it
+            (key,) = node.writes
+            if key not in writers and key not in readers:
+                writers[key] = node
+                return False
+        blockers: dict[int, _Node] = {}
         for key in node.writes:
             holder = writers.get(key)
             if holder is not None:

@@ -13,10 +13,10 @@ the price of bounded memory (see the README).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Final
 
-DEFAULT_CAPACITY: Final = 200_000
+DEFAULT_CAPACITY: Final = 50_000
 _EVICTION_TRIES: Final = 8
 
 
@@ -44,8 +44,21 @@ class IdentityLinks:
         get = self._root.get
         return {get(value, value) for value in values}
 
-    def link(self, values: Iterable[str]) -> tuple[str, list[str]]:
+    def link(self, values: Collection[str]) -> tuple[str, list[str]]:
         """Join the components of `values`; returns the root of the whole and the roots it absorbed."""
+        if len(values) == 2:  # noqa: PLR2004 - the common case: an Email and a foreign id
+            first, second = values
+            get = self._root.get
+            root, other = get(first), get(second)
+            if root is not None and root == other:  # linked already
+                self._members.move_to_end(root)
+                return root, []
+            if root is None and other is None:  # a lead seen for the first time
+                self._root[first] = self._root[second] = first
+                self._members[first] = [first, second]
+                if len(self._root) > self.capacity:
+                    self._evict(first)
+                return first, [second]
         roots = self.roots(values)
         if len(roots) == 1:
             (only,) = roots

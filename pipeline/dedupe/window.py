@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pipeline.dedupe.links import IdentityLinks
-from pipeline.identity import lead_identities, lead_lookup, mobject_identities, mobject_references
+from pipeline.identity import mobject_identities, mobject_references
 from pipeline.records import (
     Association,
     Attrib,
@@ -184,8 +184,7 @@ def _returns_lead(current: _Open) -> bool:
 def event_identities(event: Event) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """The identity values an event names itself by, the ones it is looked up by, and the ones it refers to."""
     if isinstance(event, LeadChange):
-        lookup = lead_lookup(event.lead)
-        return lead_identities(event.lead, lookup), lookup, _NO_REFERENCES
+        return event.identities, event.lookup, _NO_REFERENCES
     values = mobject_identities(event.mobject, event.key)
     return values, values, mobject_references(event.mobject)
 
@@ -229,8 +228,7 @@ class DedupeWindow:
         """Merge `event` into its key's open record, or open one; returns the records this closes early."""
         self.pending_events += 1
         if type(event) is LeadChange:  # the common case, spelled out: this runs for every event
-            lookup = lead_lookup(event.lead)
-            values, references = lead_identities(event.lead, lookup), _NO_REFERENCES
+            lookup, values, references = event.lookup, event.identities, _NO_REFERENCES
         else:
             values, lookup, references = event_identities(event)
         if len(values) == 1:
@@ -244,7 +242,12 @@ class DedupeWindow:
         key = (source.topic, source.partition, event.key)
         current = self._open.get(key)
         if current is None:
-            self._opened(key, event, (values, lookup, references), root, now)
+            if type(event) is LeadChange:  # spelled out, as above
+                self._seq = seq = self._seq + 1
+                self._open[key] = _Single(seq, event, now + self.window_s, values, lookup)
+                self._latest[root] = seq  # the newest record there is: the latest of its component
+            else:
+                self._opened(key, event, (values, lookup, references), root, now)
             return []
         if not self._may_merge(current, event, lookup, references, root):
             released = self._close_through(key)

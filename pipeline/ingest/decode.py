@@ -9,7 +9,7 @@ import orjson
 import structlog
 
 from pipeline.errors import describe_exception
-from pipeline.identity import lead_key, mobject_key
+from pipeline.identity import lead_names, mobject_key
 from pipeline.records import (
     Association,
     Attrib,
@@ -314,4 +314,8 @@ def _event(body: object, message: RawMessage) -> Event:
         return_lead = False
     if not isinstance(return_lead, bool):
         raise EventError(f"return_lead must be true or false, got {shown(return_lead)}")
-    return LeadChange(event_id, lead_key(lead, workspace), lead, workspace, return_lead, message)
+    attributes = body["lead"].get("attributes")
+    key, lookup, identities = lead_names(
+        lead, workspace, email_attribute=type(attributes) is dict and "Email" in attributes
+    )
+    return LeadChange(event_id, key, lead, workspace, return_lead, message, lookup, identities)

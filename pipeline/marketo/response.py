@@ -10,7 +10,7 @@ from lxml import etree
 from pipeline.marketo.document import DEFAULT_MAX_BYTES, ResponseError, child_map, parse_document, text_of
 from pipeline.marketo.fault import code_in_text, fault_error, parse_fault
 from pipeline.marketo.namespace import MKTOWS, SOAP_ENV, XSI
-from pipeline.records import Attrib, Operation, RecordStatus
+from pipeline.records import Attrib, Operation, RecordStatus, quick
 
 _ENVELOPE: Final = f"{{{SOAP_ENV}}}Envelope"
 _BODY: Final = f"{{{SOAP_ENV}}}Body"
@@ -23,6 +23,7 @@ _STATUS_BY_TEXT: Final = {status.value: status for status in RecordStatus}
 LeadData = dict[str, object]
 
 
+@quick
 @dataclass(frozen=True, slots=True)
 class RecordOutcome:
     """What Marketo says it did with one record of a call."""
