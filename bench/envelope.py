@@ -17,10 +17,10 @@ from lxml import etree
 from zeep import Client
 
 import pipeline.marketo
-from pipeline.marketo.envelope import build_envelope, sync_multiple_leads_request
-from pipeline.marketo.namespace import MKTOWS, SOAP_ENV
-from pipeline.marketo.response import parse_reply
-from pipeline.marketo.signing import Credentials, sign_request
+from pipeline.marketo.soap.envelope import build_envelope, sync_multiple_leads_request
+from pipeline.marketo.soap.namespace import MKTOWS, SOAP_ENV
+from pipeline.marketo.soap.response import parse_reply
+from pipeline.marketo.soap.signing import Credentials, sign_request
 from pipeline.records import Lead, Operation
 from pipeline.sim.soap import render_sync_multiple_leads
 

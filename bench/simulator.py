@@ -17,8 +17,8 @@ import aiohttp
 
 from bench.envelope import CREDENTIALS, sample_leads
 from devkit.simulator import SimulatorProcess
-from pipeline.marketo.envelope import build_envelope, sync_multiple_leads_request
-from pipeline.marketo.namespace import CONTENT_TYPE
+from pipeline.marketo.soap.envelope import build_envelope, sync_multiple_leads_request
+from pipeline.marketo.soap.namespace import CONTENT_TYPE
 
 CLIENT_CONCURRENCY = 8
 MARKETO_CALLS_PER_S = 100 / 20

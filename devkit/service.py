@@ -19,7 +19,7 @@ from devkit.kafka import Topics
 from devkit.process import cpu_s, peak_rss_mb
 from pipeline.app import Service
 from pipeline.config import Settings
-from pipeline.marketo.signing import Credentials
+from pipeline.marketo.soap.signing import Credentials
 
 EXECUTABLE = str(Path(sys.executable).with_name("marketo-pipeline"))
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))

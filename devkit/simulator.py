@@ -14,10 +14,10 @@ import aiohttp
 
 from devkit.kafka import free_port
 from devkit.process import cpu_s
-from pipeline.marketo.envelope import SoapRequest, build_envelope
-from pipeline.marketo.namespace import CONTENT_TYPE, soap_action
-from pipeline.marketo.schema import WSDL_VERSION
-from pipeline.marketo.signing import Credentials
+from pipeline.marketo.soap.envelope import SoapRequest, build_envelope
+from pipeline.marketo.soap.namespace import CONTENT_TYPE, soap_action
+from pipeline.marketo.soap.schema import WSDL_VERSION
+from pipeline.marketo.soap.signing import Credentials
 
 EXECUTABLE = str(Path(sys.executable).with_name("marketo-pipeline"))
 

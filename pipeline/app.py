@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 import structlog
@@ -20,23 +21,28 @@ import structlog
 from pipeline._tasks import await_chains
 from pipeline.config import Settings
 from pipeline.deliver.access import AccessGate
-from pipeline.deliver.client import MarketoClient
 from pipeline.deliver.clock import ClockCheck
 from pipeline.deliver.delivery import BatchDelivery, DeliverPolicy
 from pipeline.deliver.governor import RateGovernor
 from pipeline.deliver.pool import DeliveryPool
+from pipeline.deliver.rest import RestTransport
+from pipeline.deliver.soap import SoapTransport
+from pipeline.deliver.token import TokenSource
+from pipeline.deliver.transport import Transport
 from pipeline.errors import fatal_in
 from pipeline.flow import Flow, FlowLimits
 from pipeline.ingest.admin import max_message_bytes
 from pipeline.ingest.consumer import EventSource
 from pipeline.ingest.decode import decode_event, internal_error
-from pipeline.marketo.signing import Credentials
+from pipeline.marketo.rest.route import MAX_RECORDS_PER_CALL, RestRouting, rest_router
+from pipeline.marketo.soap.route import soap_router
+from pipeline.marketo.soap.signing import Credentials
 from pipeline.metrics import Metrics
 from pipeline.offsets import OffsetBook, PartitionId
 from pipeline.ops.http import OpsServer
 from pipeline.outcome.producer import MAX_BATCH_BYTES, MAX_REQUEST_BYTES, KafkaSink
 from pipeline.outcome.publisher import OutcomePublisher
-from pipeline.records import InvalidEvent, Record, RecordResult
+from pipeline.records import InvalidEvent, Record, RecordResult, Route
 
 log = structlog.get_logger()
 
@@ -72,6 +78,25 @@ def flow_limits(settings: Settings) -> FlowLimits:
     )
 
 
+def rest_routing(settings: Settings) -> RestRouting:
+    """How records go to REST calls, from the settings."""
+    m = settings.marketo
+    return RestRouting(
+        fsp_field=m.fsp_field or None,
+        partitions=dict(m.partitions),
+        dedup_enabled=m.dedup_enabled,
+        max_leads=settings.batch.max_leads,
+        max_objects=MAX_RECORDS_PER_CALL,
+    )
+
+
+def router(settings: Settings) -> Callable[[Record], Route]:
+    """Which call carries each record, for the API the settings choose."""
+    if settings.marketo.api == "rest":
+        return rest_router(rest_routing(settings))
+    return soap_router(max_leads=settings.batch.max_leads, max_mobjects=settings.batch.max_mobjects)
+
+
 class Service:
     """One instance of the pipeline. Constructing it does no I/O; `run` does everything until `stop`."""
 
@@ -81,12 +106,15 @@ class Service:
         self.ops_host = ops_host
         self.ops_port: int | None = None
         self.book = OffsetBook()
-        self.flow = Flow(flow_limits(settings))
+        self.flow = Flow(flow_limits(settings), router(settings))
         self.access = AccessGate(settings.deliver.access_retry_s, on_change=self.metrics.marketo_access.set)
         self.clock = ClockCheck()
+        rest = settings.marketo.api == "rest"
         self.governor = RateGovernor(
-            calls_per_window=settings.deliver.calls_per_20s, daily_quota=settings.deliver.daily_quota
+            calls_per_window=settings.deliver.calls_per_20s,
+            daily_quota=settings.deliver.rest_daily_quota if rest else settings.deliver.daily_quota,
         )
+        self.transport: Transport[Any] | None = None
         # Records out (sent, or on their way) when their partition was revoked: never sent again. By record, not by
         # partition: a partition given back later is a new ownership, whose records are new ones.
         self._abandoned: set[int] = set()
@@ -192,23 +220,44 @@ class Service:
         self.flow.window.max_events = max(1, min(self.settings.dedupe.max_record_events, room))
         return limits
 
+    def _transport(self, session: aiohttp.ClientSession) -> Transport[Any]:
+        m = self.settings.marketo
+        if m.api == "rest":
+            tokens = TokenSource(
+                session,
+                f"{m.rest_endpoint}/identity/oauth/token",
+                m.client_id,
+                m.client_secret.get_secret_value(),
+                timeout_s=m.timeout_s,
+                on_fetch=self.metrics.access_tokens.inc,
+            )
+            return RestTransport(
+                session,
+                m.rest_endpoint,
+                tokens,
+                rest_routing(self.settings),
+                timeout_s=m.timeout_s,
+                max_response_bytes=m.max_response_bytes,
+            )
+        return SoapTransport(
+            session,
+            m.endpoint,
+            Credentials(m.user_id, m.secret_key.get_secret_value()),
+            timeout_s=m.timeout_s,
+            max_response_bytes=m.max_response_bytes,
+            dedup_enabled=m.dedup_enabled,
+        )
+
     def _delivery(self, session: aiohttp.ClientSession) -> BatchDelivery:
         s = self.settings
-        client = MarketoClient(
-            session,
-            s.marketo.endpoint,
-            Credentials(s.marketo.user_id, s.marketo.secret_key.get_secret_value()),
-            timeout_s=s.marketo.timeout_s,
-            max_response_bytes=s.marketo.max_response_bytes,
-        )
+        self.transport = self._transport(session)
         policy = DeliverPolicy(
             max_attempts=s.deliver.max_attempts,
             backoff_base_s=s.deliver.backoff_base_ms / 1000,
             backoff_max_s=s.deliver.backoff_max_ms / 1000,
-            dedup_enabled=s.marketo.dedup_enabled,
         )
         return BatchDelivery(
-            client, self.governor, self.access, policy, self.metrics, clock=self.clock, abandon=self._given_up
+            self.transport, self.governor, self.access, policy, self.metrics, clock=self.clock, abandon=self._given_up
         )
 
     async def _run_loops(self, wiring: _Wiring, stop: asyncio.Event) -> None:

@@ -91,8 +91,13 @@ async def _run(_args: argparse.Namespace, settings: Settings) -> int:
 
 async def simulate(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the simulator until SIGTERM or SIGINT."""
+    m = settings.marketo
     sim_settings = sim_command.simulator_settings(
-        args, user_id=settings.marketo.user_id, secret_key=settings.marketo.secret_key.get_secret_value()
+        args,
+        user_id=m.user_id,
+        secret_key=m.secret_key.get_secret_value(),
+        client_id=m.client_id,
+        client_secret=m.client_secret.get_secret_value(),
     )
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -178,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketo-pipeline", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     _verb(verbs, "run", _run, "the service: Kafka -> Marketo -> results")
-    sim_command.add_arguments(_verb(verbs, "simulate", simulate, "run the Marketo SOAP simulator"))
+    sim_command.add_arguments(_verb(verbs, "simulate", simulate, "run the Marketo simulator (SOAP and REST)"))
     _add_produce(verbs)
     _add_replay(verbs)
     demo_verb = _verb(verbs, "demo", _demo, "the simulator, the service and a demo load, with a summary")

@@ -6,11 +6,13 @@ names the key (`deliver.max_concurrency`), never its secret value.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +23,17 @@ from pydantic_settings import (
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG_PATH: Final = Path("config/pipeline.toml")
+
+_REST_FIELD: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class KeyedValueError(ValueError):
+    """A wrong value found while checking a whole section: `key` is the setting it concerns."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -55,11 +68,19 @@ class KafkaSettings(_Section):
 
 
 class MarketoSettings(_Section):
-    """The Marketo SOAP endpoint and its credentials."""
+    """Which Marketo API, where, and its credentials: SOAP (`endpoint`, `user_id`, `secret_key`) or REST."""
 
+    api: Literal["soap", "rest"] = "soap"
     endpoint: str = "http://127.0.0.1:8089/soap/mktows/2_2"
     user_id: str = "demo_user"
     secret_key: SecretStr = SecretStr("demo-secret-key")
+    # REST: the instance's base URL (Admin > Web Services > REST API, without /rest), the LaunchPoint service's
+    # client id and secret, the custom dedupe field holding ForeignSysPersonId, and workspace -> lead partition.
+    rest_endpoint: str = ""
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    fsp_field: str = ""
+    partitions: dict[str, str] = Field(default_factory=dict)
     dedup_enabled: bool = True
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
     max_response_bytes: PositiveInt = 4 * 1024 * 1024
@@ -71,6 +92,50 @@ class MarketoSettings(_Section):
             msg = f"expected an http:// or https:// URL, got {value!r}"
             raise ValueError(msg)
         return value
+
+    @field_validator("rest_endpoint")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+            msg = f"expected the instance's base URL, https://<munchkin id>.mktorest.com, got {value!r}"
+            raise ValueError(msg)
+        if parts.path.rstrip("/"):
+            msg = f"expected the base URL without a path (no /rest or /identity), got {value!r}"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @field_validator("fsp_field")
+    @classmethod
+    def _field_name(cls, value: str) -> str:
+        if value and not _REST_FIELD.match(value):
+            msg = f"expected a REST field name (a letter, then letters, digits or _), got {value!r}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("partitions")
+    @classmethod
+    def _partition_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for workspace, partition in value.items():
+            if not workspace.strip() or not partition.strip():
+                msg = "expected workspace name -> lead partition name, both non-empty"
+                raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _rest_needs(self) -> MarketoSettings:
+        if self.api != "rest":
+            return self
+        for key, value in (
+            ("rest_endpoint", self.rest_endpoint),
+            ("client_id", self.client_id),
+            ("client_secret", self.client_secret.get_secret_value()),
+        ):
+            if not value.strip():
+                raise KeyedValueError(f"marketo.{key}", 'required when marketo.api is "rest"')
+        return self
 
 
 class IngestSettings(_Section):
@@ -103,7 +168,8 @@ class DeliverSettings(_Section):
 
     max_concurrency: PositiveInt = 10
     calls_per_20s: PositiveInt = 100
-    daily_quota: PositiveInt = 10_000
+    daily_quota: PositiveInt = 10_000  # SOAP calls a day
+    rest_daily_quota: PositiveInt = 50_000  # REST calls a day (Marketo's default subscription)
     max_attempts: PositiveInt = 8
     backoff_base_ms: PositiveInt = 200
     backoff_max_ms: PositiveInt = 30_000
@@ -148,7 +214,10 @@ class Settings(BaseSettings):
 def _describe(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails is a TypedDict
     key = ".".join(str(part) for part in error["loc"])
     message = error["msg"]
-    if key.endswith("secret_key") or error["type"] == "extra_forbidden":
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, KeyedValueError):
+        return f"config key {cause.key}: {cause}"
+    if key.endswith(("secret_key", "client_secret")) or error["type"] == "extra_forbidden":
         return f"config key {key}: {message}"
     return f"config key {key}: {message} (got {error['input']!r})"
 

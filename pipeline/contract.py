@@ -7,7 +7,7 @@ context is in the `DlqHeader` headers.
 
 from __future__ import annotations
 
-from typing import Final, TypedDict, cast
+from typing import Final, NotRequired, TypedDict, cast
 
 import orjson
 
@@ -62,6 +62,7 @@ class ResultMessage(TypedDict):
     event_ids: list[str]
     sources: list[ResultSource]
     completed_at: str
+    marketo_guid: NotRequired[str]  # REST: the marketoGUID of an Opportunity or role
 
 
 RESULT_FIELDS: Final = tuple(ResultMessage.__annotations__)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 
 class PipelineError(Exception):
-    """Root of every error the pipeline raises on purpose; `code` is Marketo's code for it, when it gave one."""
+    """Root of every error the pipeline raises on purpose; `code` is Marketo's code for it, when it gave one.
+
+    `counted` says whether Marketo counts the call that drew it against its rate limit and daily quota (it does not
+    count an expired token, a time-out on its side, a system error: error-codes.md).
+    """
 
     code: str | None = None
+    counted: bool = True
 
 
 class RetryableError(PipelineError):
@@ -19,6 +24,7 @@ class RetryableError(PipelineError):
 
     reason: str = "retryable"
     pauses_sending: bool = False
+    counts_as_attempt: bool = True  # false: sent again at once, without spending the budget (a renewed token)
 
     def __init__(self, message: str, *, retry_after_s: float | None = None, reason: str | None = None) -> None:
         super().__init__(message)
@@ -28,7 +34,13 @@ class RetryableError(PipelineError):
 
 
 class PermanentError(PipelineError):
-    """This record can never succeed as it is: result FAILED, dead-letter it, move on."""
+    """This record can never succeed as it is: result FAILED, dead-letter it, move on.
+
+    For a call, `splits` says whether splitting it can pin the refusal on some record (false: the request itself
+    is refused, and every record of it fails).
+    """
+
+    splits: bool = True
 
 
 class FatalError(PipelineError):

@@ -17,7 +17,7 @@ window); under backpressure up to `HOLD_WINDOWS` windows later, for the events b
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -25,8 +25,9 @@ from pipeline.batch.batcher import DEFAULT_MAX_BYTES, Batcher
 from pipeline.dedupe.gate import OrderGate
 from pipeline.dedupe.links import DEFAULT_CAPACITY, IdentityLinks
 from pipeline.dedupe.window import DEFAULT_MAX_EVENTS, DedupeWindow
+from pipeline.marketo.soap.route import soap_router
 from pipeline.offsets import PartitionId
-from pipeline.records import Batch, Event, Record
+from pipeline.records import Batch, Event, Record, Route
 
 HOLD_WINDOWS: Final = 4  # dedupe windows a partial batch may wait beyond its time under backpressure
 
@@ -47,15 +48,15 @@ class FlowLimits:
 class Flow:
     """Window, gate, batcher and outbox, and the rules that move records between them."""
 
-    def __init__(self, limits: FlowLimits) -> None:
+    def __init__(self, limits: FlowLimits, router: Callable[[Record], Route] | None = None) -> None:
+        """`router` says which call carries a record (the transport's); SOAP's by default."""
         links = IdentityLinks(limits.max_linked_identities, busy=self._busy)
         self.gate = OrderGate(links)
         self.window = DedupeWindow(
             limits.window_s, links=links, on_link=self.gate.join, max_events=limits.max_record_events
         )
         self.batcher = Batcher(
-            max_leads=limits.max_leads,
-            max_mobjects=limits.max_mobjects,
+            router=router or soap_router(max_leads=limits.max_leads, max_mobjects=limits.max_mobjects),
             max_wait_s=limits.max_wait_s,
             max_bytes=limits.max_batch_bytes,
         )
@@ -140,9 +141,7 @@ class Flow:
         self.window.revoke(partitions)
         released = self.gate.revoke(gone, self._out)
         self.batcher.revoke(gone)
-        kept = [
-            Batch(b.operation, tuple(r for r in b.records if not gone(r)), b.mobject_operation) for b in self._outbox
-        ]
+        kept = [Batch(b.route, tuple(r for r in b.records if not gone(r))) for b in self._outbox]
         self._outbox = deque(batch for batch in kept if batch.records)
         for record in released:
             self._enqueue(record, now)

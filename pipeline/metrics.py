@@ -7,7 +7,7 @@ from bisect import bisect_right
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
-from pipeline.records import DeadLetterReason, Operation
+from pipeline.records import DeadLetterReason, Operation, RestOperation
 
 # `_created` series double every counter's cardinality and no dashboard reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
@@ -73,12 +73,18 @@ class Metrics:
         self.governor_wait = Counter(
             f"{p}governor_wait_seconds", "Time calls waited for the rate governor.", registry=r
         )
-        self.daily_quota_remaining = Gauge(f"{p}daily_quota_remaining", "Marketo calls left today.", registry=r)
         self.pending_events = Gauge(f"{p}pending_events", "Events consumed and not yet answered.", registry=r)
         self.pending_bytes = Gauge(f"{p}pending_bytes", "Bytes of the events not yet answered.", registry=r)
+        self._access_series(r, p)
+        self._zero_series()
+
+    def _access_series(self, r: CollectorRegistry, p: str) -> None:
+        self.daily_quota_remaining = Gauge(f"{p}daily_quota_remaining", "Marketo calls left today.", registry=r)
         self.marketo_access = Gauge(f"{p}marketo_access_ok", "1 while Marketo accepts our calls.", registry=r)
         self.marketo_access.set(1)
-        self._zero_series()
+        self.access_tokens = Counter(
+            f"{p}access_tokens", "REST access tokens fetched from Marketo's identity service.", registry=r
+        )
 
     def _zero_series(self) -> None:
         # Every bounded label set exists from the start at zero, so rate() and alerts see a series, not a gap.
@@ -90,6 +96,10 @@ class Metrics:
             Operation.SYNC_LEAD: ("CREATED", "UPDATED", "FAILED"),
             Operation.SYNC_MULTIPLE_LEADS: ("CREATED", "UPDATED", "FAILED"),
             Operation.SYNC_MOBJECTS: ("CREATED", "UPDATED", "FAILED", "UNCHANGED", "SKIPPED"),
+            RestOperation.SYNC_LEADS: ("CREATED", "UPDATED", "FAILED"),
+            RestOperation.SYNC_OPPORTUNITIES: ("CREATED", "UPDATED", "FAILED", "SKIPPED"),
+            RestOperation.SYNC_OPPORTUNITY_ROLES: ("CREATED", "UPDATED", "FAILED", "SKIPPED"),
+            RestOperation.UPDATE_PROGRAM: ("UPDATED", "FAILED"),
         }
         for operation, names in statuses.items():
             for status in names:

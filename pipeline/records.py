@@ -46,6 +46,21 @@ class Operation(enum.StrEnum):
     SYNC_MOBJECTS = "syncMObjects"
 
 
+class RestOperation(enum.StrEnum):
+    """The REST calls the pipeline makes (Adobe's names, camel-cased)."""
+
+    SYNC_LEADS = "syncLeads"
+    ASSOCIATE_LEAD = "associateLead"
+    GET_LEADS = "getLeads"
+    DESCRIBE_LEADS = "describeLeads"
+    SYNC_OPPORTUNITIES = "syncOpportunities"
+    SYNC_OPPORTUNITY_ROLES = "syncOpportunityRoles"
+    UPDATE_PROGRAM = "updateProgram"
+
+
+CallName = Operation | RestOperation
+
+
 class ForeignSysType(enum.StrEnum):
     """The foreign systems Marketo knows (WSDL `ForeignSysType`)."""
 
@@ -226,6 +241,24 @@ class Record:
         return Operation.SYNC_MULTIPLE_LEADS
 
 
+LeadData = dict[str, object]
+
+
+@quick
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What Marketo says it did with one record of a call."""
+
+    status: RecordStatus
+    lead_id: int | None = None
+    mobject_id: int | None = None
+    external_key: Attrib | None = None
+    error: str | None = None
+    error_code: str | None = None
+    lead: LeadData | None = None
+    guid: str | None = None  # REST's marketoGUID of an Opportunity or role
+
+
 @dataclass(frozen=True, slots=True)
 class RecordError:
     """Why a record FAILED: Marketo's code when it gave one."""
@@ -248,12 +281,31 @@ class RecordResult:
     lead_data: dict[str, object] | None = None
     dead_letter: DeadLetterReason | None = None
     abandoned: bool = False  # its partition was given up before it was sent: no result, the next owner sends it
+    operation: CallName | None = None  # the call that carried it, when it is not the record's SOAP call
+    guid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which call carries a record, and what every record of that call shares (`params`), at most `max_records`.
+
+    SOAP: the operation, and the MObject operation of syncMObjects. REST: Sync Leads' (action, lookupField,
+    partitionName), an object sync's action. Records of different routes never share a call.
+    """
+
+    operation: CallName
+    params: tuple[str, ...] = ()
+    max_records: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
     """The records of one Marketo call, in the order they became ready."""
 
-    operation: Operation
+    route: Route
     records: tuple[Record, ...]
-    mobject_operation: SyncOperation | None = None
+
+    @property
+    def operation(self) -> CallName:
+        """The call that carries the batch."""
+        return self.route.operation

@@ -6,13 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from pipeline.records import Batch, Operation, Record, SyncOperation
+from pipeline.records import Batch, Record, Route
 
 
 @dataclass(slots=True)
 class _Open:
-    operation: Operation
-    mobject_operation: SyncOperation | None
+    route: Route
     records: list[Record]
     due: float
     bytes: int = 0
@@ -30,16 +29,19 @@ def record_bytes(record: Record) -> int:
 
 
 class Batcher:
-    """One open batch per call shape: syncMultipleLeads, and syncMObjects per operation; syncLead goes alone."""
+    """One open batch per route, the transport's call shape; a route that takes one record sends each alone.
+
+    Routes: SOAP's syncMultipleLeads and syncMObjects per operation, REST's Sync Leads per (action, lookup field,
+    partition), ...
+    """
 
     def __init__(
-        self, *, max_leads: int, max_mobjects: int, max_wait_s: float, max_bytes: int = DEFAULT_MAX_BYTES
+        self, *, router: Callable[[Record], Route], max_wait_s: float, max_bytes: int = DEFAULT_MAX_BYTES
     ) -> None:
-        self.max_leads = max_leads
-        self.max_mobjects = max_mobjects
+        self.router = router
         self.max_wait_s = max_wait_s
         self.max_bytes = max_bytes
-        self._open: dict[tuple[Operation, SyncOperation | None], _Open] = {}
+        self._open: dict[Route, _Open] = {}
 
     def __len__(self) -> int:
         """Records waiting in open batches."""
@@ -47,10 +49,9 @@ class Batcher:
 
     def add(self, record: Record, now: float) -> list[Batch]:
         """Place `record`; returns the batches it completes (by count, or by bytes: the one it would overflow)."""
-        operation = record.operation
-        if operation is Operation.SYNC_LEAD:
-            return [Batch(operation, (record,))]
-        shape = (operation, record.mobject_operation)
+        shape = self.router(record)
+        if shape.max_records == 1:
+            return [Batch(shape, (record,))]
         size = record_bytes(record)
         closed = []
         current = self._open.get(shape)
@@ -58,18 +59,17 @@ class Batcher:
             closed.append(self._close(shape))  # this record would make the call's body too large
             current = None
         if current is None:
-            current = _Open(operation, record.mobject_operation, [], now + self.max_wait_s)
+            current = _Open(shape, [], now + self.max_wait_s)
             self._open[shape] = current
         current.records.append(record)
         current.bytes += size
-        limit = self.max_mobjects if operation is Operation.SYNC_MOBJECTS else self.max_leads
-        if len(current.records) >= limit or current.bytes >= self.max_bytes:
+        if len(current.records) >= shape.max_records or current.bytes >= self.max_bytes:
             closed.append(self._close(shape))
         return closed
 
-    def _close(self, shape: tuple[Operation, SyncOperation | None]) -> Batch:
+    def _close(self, shape: Route) -> Batch:
         current = self._open.pop(shape)
-        return Batch(current.operation, tuple(current.records), current.mobject_operation)
+        return Batch(current.route, tuple(current.records))
 
     def due(self, now: float) -> list[Batch]:
         """Partial batches whose oldest record has waited `max_wait_s`."""

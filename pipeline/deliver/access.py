@@ -80,10 +80,10 @@ class AccessGate:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._open.wait(), wait)
 
-    def refused(self, reason: str, *, operation: str) -> None:
-        """Marketo refused a call of `operation` for `reason`: close the gate."""
-        log.warning("marketo_access_refused", operation=operation, error=reason)
-        self.close(reason)
+    def refused(self, reason: str, *, operation: str, after_s: float | None = None) -> None:
+        """Marketo refused a call of `operation` for `reason`: close the gate (the next probe in `after_s`)."""
+        log.warning("marketo_access_refused", operation=operation, error=reason, next_probe_s=after_s)
+        self.close(reason, after_s=after_s)
 
     def accepted(self, *, operation: str) -> None:
         """Marketo accepted a call of `operation`: open the gate if it was closed."""

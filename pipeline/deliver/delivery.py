@@ -1,8 +1,11 @@
 """Taking one batch to its end: retries with backoff, the governor, pauses for access faults, splits to pin rejections.
 
-What an error means is carried by the error (pipeline.errors): a RetryableError is tried again after a backoff,
-or, when it `pauses_sending`, pauses every call at the access gate without spending the call's budget; a
-PermanentError rejects the call as it is, and the split policy (deliver.split) says which records fail.
+What an error means is carried by the error (pipeline.errors): a RetryableError is tried again after a backoff (at
+once and without spending the budget when it does not `count_as_attempt`, as a renewed token), or, when it
+`pauses_sending`, pauses every call at the access gate without spending the call's budget; a PermanentError rejects
+the call as it is, and the split policy (deliver.split) says which records fail, unless it `splits` not (the
+request is at fault, not a record). A call Marketo does not count (`counted` false) gives its governor slot back.
+The API itself is the transport's (deliver.transport): SOAP or REST.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, NamedTuple, Protocol
+from typing import Any, Final
 
 import structlog
 
@@ -19,33 +22,24 @@ from pipeline.deliver.access import AccessGate
 from pipeline.deliver.backoff import backoff_s
 from pipeline.deliver.clock import ClockCheck
 from pipeline.deliver.governor import RateGovernor
-from pipeline.deliver.request import build_request
 from pipeline.deliver.split import Split, split_rejected
+from pipeline.deliver.transport import FollowUp, Transport
 from pipeline.errors import PermanentError, PipelineError, RetryableError
-from pipeline.marketo.envelope import SoapRequest, UnencodableRecordError
-from pipeline.marketo.fault import RequestExpiredError
-from pipeline.marketo.response import RecordOutcome
+from pipeline.marketo.soap.fault import RequestExpiredError
 from pipeline.metrics import Metrics
 from pipeline.records import (
     Batch,
+    CallName,
     DeadLetterReason,
-    Operation,
     Record,
     RecordError,
+    RecordOutcome,
     RecordResult,
     RecordStatus,
-    SyncOperation,
+    Route,
 )
 
 log = structlog.get_logger()
-
-
-class Caller(Protocol):
-    """One attempt of one call (MarketoClient, or a stand-in in unit tests)."""
-
-    async def call(self, request: SoapRequest, *, expected: int) -> list[RecordOutcome]:
-        """Outcomes for `expected` records, or the classified error."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +49,9 @@ class DeliverPolicy:
     max_attempts: int
     backoff_base_s: float
     backoff_max_s: float
-    dedup_enabled: bool = True
 
 
 CALL_FAULTS_BEFORE_PAUSE: Final = 3  # batches in a row rejected as a whole, for one code, before sending pauses
-
-
-class _Shape(NamedTuple):
-    """What every call of one batch shares: the operation, and the MObject operation of syncMObjects."""
-
-    operation: Operation
-    mobject_operation: SyncOperation | None
 
 
 class CallAbandonedError(PipelineError):
@@ -76,9 +62,9 @@ class CallAbandonedError(PipelineError):
         self.attempts = attempts
 
 
-def abandoned_result(record: Record) -> RecordResult:
+def abandoned_result(record: Record, operation: CallName | None = None) -> RecordResult:
     """`record` is not sent: its partition went to another instance, which reads its events again."""
-    return RecordResult(record, RecordStatus.FAILED, 0, abandoned=True)
+    return RecordResult(record, RecordStatus.FAILED, 0, abandoned=True, operation=operation)
 
 
 def _never(_record: Record) -> bool:
@@ -102,6 +88,7 @@ class BatchRejectedError(PermanentError):
         super().__init__(str(cause))
         self.attempts = attempts
         self.code = cause.code
+        self.splits = cause.splits
         self.message = str(cause)
 
     def same_fault(self, other: BatchRejectedError) -> bool:
@@ -119,17 +106,29 @@ class _Rejected:
     results: list[RecordResult]
 
 
-def _log_split(shape: _Shape, split: Split, records: int, code: str | None) -> None:
+def _log_split(route: Route, split: Split, records: int, code: str | None) -> None:
     if split.cause == "named":
-        log.info("batch_unknown_fields", operation=shape.operation.value, records=records, failed=len(split.failing))
+        log.info("batch_unknown_fields", operation=route.operation.value, records=records, failed=len(split.failing))
     elif split.cause == "halved":
-        log.info("batch_split", operation=shape.operation.value, records=records, code=code)
+        log.info("batch_split", operation=route.operation.value, records=records, code=code)
 
 
-def outcome_result(record: Record, outcome: RecordOutcome, attempts: int) -> RecordResult:
+def outcome_result(
+    record: Record, outcome: RecordOutcome, attempts: int, operation: CallName | None = None
+) -> RecordResult:
     """The result of `record` as Marketo's reply gave it; a FAILED one is dead-lettered as rejected."""
     if outcome.status is not RecordStatus.FAILED:
-        return RecordResult(record, outcome.status, attempts, outcome.lead_id, outcome.mobject_id, None, outcome.lead)
+        return RecordResult(
+            record,
+            outcome.status,
+            attempts,
+            outcome.lead_id,
+            outcome.mobject_id,
+            None,
+            outcome.lead,
+            operation=operation,
+            guid=outcome.guid,
+        )
     return RecordResult(
         record=record,
         status=outcome.status,
@@ -139,14 +138,39 @@ def outcome_result(record: Record, outcome: RecordOutcome, attempts: int) -> Rec
         error=RecordError(outcome.error_code, outcome.error or "Marketo reported FAILED"),
         lead_data=outcome.lead,
         dead_letter=DeadLetterReason.MARKETO_REJECTED,
+        operation=operation,
+        guid=outcome.guid,
     )
 
 
-def failed_result(
-    record: Record, reason: DeadLetterReason, attempts: int, code: str | None, message: str
+def failed_result(  # noqa: PLR0917 - a result's every field
+    record: Record,
+    reason: DeadLetterReason,
+    attempts: int,
+    code: str | None,
+    message: str,
+    operation: CallName | None = None,
 ) -> RecordResult:
     """A FAILED result that dead-letters the record's events for `reason`."""
-    return RecordResult(record, RecordStatus.FAILED, attempts, error=RecordError(code, message), dead_letter=reason)
+    return RecordResult(
+        record,
+        RecordStatus.FAILED,
+        attempts,
+        error=RecordError(code, message),
+        dead_letter=reason,
+        operation=operation,
+    )
+
+
+def _failed_all(
+    records: Sequence[Record], error: RetriesExhaustedError | BatchRejectedError, attempts: int, route: Route
+) -> list[RecordResult]:
+    reason = (
+        DeadLetterReason.RETRIES_EXHAUSTED
+        if isinstance(error, RetriesExhaustedError)
+        else DeadLetterReason.MARKETO_REJECTED
+    )
+    return [failed_result(r, reason, attempts, error.code, str(error), route.operation) for r in records]
 
 
 class BatchDelivery:
@@ -154,7 +178,7 @@ class BatchDelivery:
 
     def __init__(
         self,
-        caller: Caller,
+        transport: Transport[Any],
         governor: RateGovernor,
         access: AccessGate,
         policy: DeliverPolicy,
@@ -163,7 +187,7 @@ class BatchDelivery:
         clock: ClockCheck | None = None,
         abandon: Callable[[Record], bool] = _never,
     ) -> None:
-        self._caller = caller
+        self._transport = transport
         self._governor = governor
         self._access = access
         self._policy = policy
@@ -174,95 +198,145 @@ class BatchDelivery:
 
     async def deliver(self, batch: Batch) -> list[RecordResult]:
         """Results for every record of `batch`, in no particular order."""
-        shape = _Shape(batch.operation, batch.mobject_operation)
-        return await self._deliver(shape, batch.records, prior_attempts=0)
+        return await self._deliver(batch.route, batch.records, prior_attempts=0)
 
-    async def _deliver(self, shape: _Shape, records: Sequence[Record], *, prior_attempts: int) -> list[RecordResult]:
-        tried = await self._try(shape, records, prior_attempts)
+    async def _deliver(self, route: Route, records: Sequence[Record], *, prior_attempts: int) -> list[RecordResult]:
+        tried = await self._try(route, records, prior_attempts)
         if isinstance(tried, _Rejected):
-            return tried.results + await self._after_rejection(shape, tried)
+            return tried.results + await self._after_rejection(route, tried)
         return tried
 
     async def _try(
-        self, shape: _Shape, records: Sequence[Record], prior_attempts: int
+        self, route: Route, records: Sequence[Record], prior_attempts: int
     ) -> list[RecordResult] | _Rejected:
         """One call's worth: every record's result, or the rejection of the call with the records it carried.
 
         Records given up meanwhile (their partition revoked) are taken out before every attempt, never sent again.
         """
-        abandon = self._abandon
-        results = [abandoned_result(r) for r in records if abandon(r)]
-        request, sendable, failed = self._encode(shape, [r for r in records if not abandon(r)], prior_attempts)
-        results += failed
+        abandon, operation = self._abandon, route.operation
+        results = [abandoned_result(r, operation) for r in records if abandon(r)]
+        kept = [r for r in records if not abandon(r)]
+        failed = await self._prelude(route, kept, prior_attempts)
+        if failed is not None:
+            return results + failed
+        request, sendable, refused = self._encode(route, kept, prior_attempts)
+        results += refused
         if request is None:
             return results
-        self._metrics.batch_records.labels(shape.operation.value).observe(len(sendable))
+        self._metrics.batch_records.labels(operation.value).observe(len(sendable))
         try:
             outcomes, attempts = await self._send(request, sendable)
         except CallAbandonedError as exc:
-            return results + await self._deliver(shape, sendable, prior_attempts=prior_attempts + exc.attempts)
+            return results + await self._deliver(route, sendable, prior_attempts=prior_attempts + exc.attempts)
         except RetriesExhaustedError as exc:
             attempts = prior_attempts + exc.attempts
-            reason = DeadLetterReason.RETRIES_EXHAUSTED
-            results += [abandoned_result(r) for r in sendable if abandon(r)]  # the next owner's to answer
-            return results + [
-                failed_result(r, reason, attempts, exc.code, str(exc)) for r in sendable if not abandon(r)
-            ]
+            results += [abandoned_result(r, operation) for r in sendable if abandon(r)]  # the next owner's to answer
+            return results + _failed_all([r for r in sendable if not abandon(r)], exc, attempts, route)
         except BatchRejectedError as exc:
-            results += [abandoned_result(r) for r in sendable if abandon(r)]
+            results += [abandoned_result(r, operation) for r in sendable if abandon(r)]
             kept = [r for r in sendable if not abandon(r)]
             return _Rejected(kept, exc, prior_attempts + exc.attempts, results) if kept else results
-        attempts = prior_attempts + attempts
-        return results + [outcome_result(r, o, attempts) for r, o in zip(sendable, outcomes, strict=True)]
+        return results + await self._follow(route, request, sendable, outcomes, prior_attempts + attempts)
+
+    async def _prelude(self, route: Route, records: list[Record], attempts: int) -> list[RecordResult] | None:
+        """The call the transport needs before these records (REST: field names); their failures if it fails."""
+        prelude = self._transport.prelude(records) if records else None
+        if prelude is None:
+            return None
+        try:
+            await self._send(prelude, [])
+        except (RetriesExhaustedError, BatchRejectedError) as exc:
+            log.warning("prelude_failed", operation=prelude.operation.value, error=str(exc))
+            return _failed_all(records, exc, attempts + exc.attempts, route)
+        return None
 
     def _encode(
-        self, shape: _Shape, records: Sequence[Record], attempts: int
-    ) -> tuple[SoapRequest | None, list[Record], list[RecordResult]]:
-        """The call's body and the records it carries; a record XML cannot carry fails alone, never the call."""
-        sendable = list(records)
-        failed: list[RecordResult] = []
-        while sendable:
-            try:
-                request = build_request(
-                    shape.operation, sendable, shape.mobject_operation, dedup_enabled=self._policy.dedup_enabled
-                )
-            except UnencodableRecordError as exc:  # validation at ingest should have caught it
-                bad = sendable.pop(exc.index)
-                failed.append(failed_result(bad, DeadLetterReason.INVALID_EVENT, attempts, None, str(exc)))
-                continue
-            return request, sendable, failed
-        return None, sendable, failed
+        self, route: Route, records: Sequence[Record], attempts: int
+    ) -> tuple[Any, list[Record], list[RecordResult]]:
+        """The call's body and the records it carries; a record the API cannot carry fails alone, never the call."""
+        encoded = self._transport.encode(route, records)
+        refused = [
+            failed_result(
+                records[r.index],
+                DeadLetterReason.INVALID_EVENT if r.invalid else DeadLetterReason.MARKETO_REJECTED,
+                attempts,
+                r.code,
+                r.message,
+                route.operation,
+            )
+            for r in encoded.refused
+        ]
+        return encoded.request, [records[i] for i in encoded.sent], refused
 
-    async def _after_rejection(self, shape: _Shape, rejected: _Rejected) -> list[RecordResult]:
+    async def _follow(
+        self,
+        route: Route,
+        request: Any,  # noqa: ANN401 - the transport's own request type
+        records: list[Record],
+        outcomes: list[RecordOutcome],
+        attempts: int,
+    ) -> list[RecordResult]:
+        """The calls that follow a successful one (REST: cookies, leads asked back), and then every record's result."""
+        settled: list[RecordOutcome | None] = list(outcomes)
+        for follow in self._transport.follow_ups(request, records, outcomes):
+            await self._follow_one(follow, records, settled)
+        operation = route.operation
+        return [
+            abandoned_result(r, operation) if o is None else outcome_result(r, o, attempts, operation)
+            for r, o in zip(records, settled, strict=True)
+        ]
+
+    async def _follow_one(self, follow: FollowUp, records: list[Record], settled: list[RecordOutcome | None]) -> None:
+        settle = self._transport.settle
+        group = [records[p] for p in follow.positions]
+        try:
+            extra, _ = await self._send(follow.request, group)
+        except CallAbandonedError:
+            for position in follow.positions:
+                settled[position] = None
+            return
+        except (RetriesExhaustedError, BatchRejectedError) as exc:
+            log.warning("follow_up_failed", operation=follow.request.operation.value, error=str(exc))
+            for position in follow.positions:
+                if (outcome := settled[position]) is not None:
+                    settled[position] = settle(follow, outcome, None, exc)
+            return
+        for position, answer in zip(follow.positions, extra, strict=True):
+            if (outcome := settled[position]) is not None:
+                settled[position] = settle(follow, outcome, answer, None)
+
+    async def _after_rejection(self, route: Route, rejected: _Rejected) -> list[RecordResult]:
         """Fail the records the rejection is pinned on; send the others again, as the split policy says.
 
         When both halves of a split draw the very fault the whole call drew, one record of each is sent alone; if
         those draw it too, the fault is the call's, not a record's, and splitting further would only spend the
         day's quota (2n - 1 calls for n records): 5 calls decide it instead. Two poisoned records, one in each
-        half, are told apart by the lone records, which go through.
+        half, are told apart by the lone records, which go through. A fault that says the request is at fault,
+        not a record (`splits` false), fails the call's records at once.
         """
         error, records = rejected.error, rejected.records
+        if not error.splits:
+            return self._rejected_as_a_call(route, [rejected])
         split = split_rejected(records, error.code, error.message)
-        _log_split(shape, split, len(records), error.code)
-        reason = DeadLetterReason.MARKETO_REJECTED
-        results = [failed_result(r, reason, rejected.attempts, error.code, error.message) for r in split.failing]
+        _log_split(route, split, len(records), error.code)
+        results = _failed_all(split.failing, error, rejected.attempts, route)
         if split.cause != "halved":
             for group in split.again:
-                results += await self._deliver(shape, group, prior_attempts=rejected.attempts)
+                results += await self._deliver(route, group, prior_attempts=rejected.attempts)
             return results
-        halves = [await self._try(shape, half, rejected.attempts) for half in split.again]
+        halves = [await self._try(route, half, rejected.attempts) for half in split.again]
         same = [h for h in halves if isinstance(h, _Rejected) and h.error.same_fault(error)]
         if len(same) == len(halves):
-            call_level, probed, halves_left = await self._alone(shape, same)
+            call_level, probed, halves_left = await self._alone(route, same)
             if call_level:
-                return results + self._rejected_as_a_call(shape, halves_left)
+                return results + self._rejected_as_a_call(route, halves_left)
             results += probed
             halves = list(halves_left)
         for half in halves:
-            results += half.results + await self._after_rejection(shape, half) if isinstance(half, _Rejected) else half
+            results += half.results + await self._after_rejection(route, half) if isinstance(half, _Rejected) else half
         return results
 
-    async def _alone(self, shape: _Shape, halves: list[_Rejected]) -> tuple[bool, list[RecordResult], list[_Rejected]]:
+    async def _alone(self, route: Route, halves: list[_Rejected]) -> tuple[bool, list[RecordResult], list[_Rejected]]:
         """The first record of each rejected half, sent alone.
 
         Returns whether each drew the fault too (then the fault is the call's), the results of those that did not,
@@ -273,31 +347,28 @@ class BatchDelivery:
             if len(half.records) == 1:
                 left.append(half)  # sent alone already
                 continue
-            alone = await self._try(shape, half.records[:1], half.attempts)
+            alone = await self._try(route, half.records[:1], half.attempts)
             left.append(_Rejected(half.records[1:], half.error, half.attempts, half.results))
             if isinstance(alone, _Rejected) and alone.error.same_fault(half.error):
                 left.append(alone)
                 continue
             call_level = False
             results += (
-                alone.results + await self._after_rejection(shape, alone) if isinstance(alone, _Rejected) else alone
+                alone.results + await self._after_rejection(route, alone) if isinstance(alone, _Rejected) else alone
             )
         return call_level, results, left
 
-    def _rejected_as_a_call(self, shape: _Shape, halves: list[_Rejected]) -> list[RecordResult]:
+    def _rejected_as_a_call(self, route: Route, halves: list[_Rejected]) -> list[RecordResult]:
         """Every record of `halves` fails with the call's fault; the same fault on several batches pauses sending."""
         error = halves[0].error
         self._call_faults = (error.code, self._call_faults[1] + 1 if self._call_faults[0] == error.code else 1)
-        log.warning("marketo_rejects_the_call", operation=shape.operation.value, code=error.code, error=error.message)
+        log.warning("marketo_rejects_the_call", operation=route.operation.value, code=error.code, error=error.message)
         if self._call_faults[1] >= CALL_FAULTS_BEFORE_PAUSE:
             self._access.pause(f"Marketo rejects every call with {error.code or 'an error'} ({error.message})")
-        failed = DeadLetterReason.MARKETO_REJECTED
         results = [r for h in halves for r in h.results]
-        return results + [
-            failed_result(r, failed, h.attempts, error.code, error.message) for h in halves for r in h.records
-        ]
+        return results + [r for h in halves for r in _failed_all(h.records, h.error, h.attempts, route)]
 
-    async def _send(self, request: SoapRequest, records: list[Record]) -> tuple[list[RecordOutcome], int]:
+    async def _send(self, request: Any, records: list[Record]) -> tuple[list[RecordOutcome], int]:  # noqa: ANN401
         """Outcomes and the attempts they took.
 
         Raises RetriesExhaustedError, BatchRejectedError, or CallAbandonedError when records of the call are given
@@ -309,6 +380,9 @@ class BatchDelivery:
             try:
                 return await self._attempt(request, records, attempts), attempts
             except RetryableError as exc:
+                if not exc.counts_as_attempt:  # a renewed token: at once, and not an attempt
+                    attempts -= 1
+                    continue
                 if isinstance(exc, RequestExpiredError):
                     self._clock.expired(exc.clock_skew_s, operation=request.operation.value)
                 if attempts >= self._policy.max_attempts:
@@ -321,7 +395,7 @@ class BatchDelivery:
             except PermanentError as exc:
                 raise BatchRejectedError(attempts, exc) from exc
 
-    async def _attempt(self, request: SoapRequest, records: list[Record], attempt: int) -> list[RecordOutcome]:
+    async def _attempt(self, request: Any, records: list[Record], attempt: int) -> list[RecordOutcome]:  # noqa: ANN401
         """One attempt Marketo lets us make: a refusal of access pauses all sending and is not an attempt."""
         operation = request.operation.value
         while True:
@@ -329,27 +403,36 @@ class BatchDelivery:
             self._metrics.governor_wait.inc(await self._governor.acquire())
             self._metrics.daily_quota_remaining.set(self._governor.quota_remaining)
             if any(map(self._abandon, records)):  # given up while this call waited: not sent again
+                self._governor.refund()
                 raise CallAbandonedError(attempt - 1)
             try:
                 outcomes = await self._timed_call(request, len(records))
-            except RetryableError as exc:
-                if not exc.pauses_sending:
+            except PipelineError as exc:
+                if not exc.counted:
+                    self._governor.refund()  # Marketo does not count it: neither do we
+                if not isinstance(exc, RetryableError) or not exc.pauses_sending:
                     raise
-                self._access.refused(str(exc), operation=operation)
+                self._refused(exc, operation)
                 continue
             self._access.accepted(operation=operation)
             self._clock.accepted()
             self._call_faults = (None, 0)
             return outcomes
 
-    async def _timed_call(self, request: SoapRequest, expected: int) -> list[RecordOutcome]:
+    def _refused(self, exc: RetryableError, operation: str) -> None:
+        """Marketo refuses this client: close the gate; a spent quota keeps it closed until Marketo's day turns."""
+        self._access.refused(str(exc), operation=operation, after_s=exc.retry_after_s)
+        if exc.reason == "quota":
+            self._governor.spend_day()
+
+    async def _timed_call(self, request: Any, expected: int) -> list[RecordOutcome]:  # noqa: ANN401
         """The call, counted and timed by its outcome: `ok`, `rejected`, or the retry reason."""
         operation = request.operation.value
         started = time.monotonic()
         outcome: str | None = None
         self._metrics.requests_in_flight.inc()
         try:
-            outcomes = await self._caller.call(request, expected=expected)
+            outcomes = await self._transport.call(request, expected=expected)
             outcome = "ok"
         except RetryableError as exc:
             outcome = exc.reason

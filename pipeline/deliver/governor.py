@@ -6,7 +6,8 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+
+from pipeline.marketo.day import marketo_day, seconds_to_next_day
 
 WINDOW_S = 20.0
 # A call's start is stamped here before it crosses the network, and Marketo stamps its arrival: the
@@ -14,18 +15,11 @@ WINDOW_S = 20.0
 MARGIN_S = 0.25
 
 
-def _utc_day() -> str:
-    return datetime.now(UTC).date().isoformat()
-
-
-def _seconds_to_utc_midnight() -> float:
-    now = datetime.now(UTC)
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (midnight - now).total_seconds()
-
-
 class RateGovernor:
-    """At most `calls_per_window` call starts in any rolling 20 s, and `daily_quota` per UTC day.
+    """At most `calls_per_window` call starts in any rolling 20 s, and `daily_quota` per Marketo day.
+
+    Marketo's day turns at midnight America/Chicago (pipeline.marketo.day). A call Marketo does not count gives its
+    slot back (`refund`); a quota Marketo says is spent is spent here too (`spend_day`).
 
     Callers wait in FIFO order; `acquire` returns how long the caller waited.
     """
@@ -36,7 +30,7 @@ class RateGovernor:
         calls_per_window: int,
         daily_quota: int,
         clock: Callable[[], float] = time.monotonic,
-        day: Callable[[], str] = _utc_day,
+        day: Callable[[], str] = marketo_day,
     ) -> None:
         self.calls_per_window = calls_per_window
         self.daily_quota = daily_quota
@@ -60,10 +54,10 @@ class RateGovernor:
             self._quota_day, self._quota_used = today, 0
 
     def delay(self) -> float:
-        """Seconds until a call may start (0 when it may start now); the quota's wait is to UTC midnight."""
+        """Seconds until a call may start (0 when it may start now); the quota's wait is to Marketo's midnight."""
         self._roll_day()
         if self._quota_used >= self.daily_quota:
-            return max(_seconds_to_utc_midnight(), 1.0)
+            return max(seconds_to_next_day(), 1.0)
         now = self._clock()
         while self._starts and self._starts[0] + WINDOW_S + MARGIN_S <= now:
             self._starts.popleft()
@@ -83,3 +77,14 @@ class RateGovernor:
         waited = self._clock() - started
         self.waited_s += waited
         return waited
+
+    def refund(self) -> None:
+        """Marketo did not count a call: its slot is free again (the newest start goes, which frees none early)."""
+        if self._starts:
+            self._starts.pop()
+        self._quota_used = max(self._quota_used - 1, 0)
+
+    def spend_day(self) -> None:
+        """Marketo says the day's quota is spent, whatever our count: nothing more starts until its day turns."""
+        self._roll_day()
+        self._quota_used = max(self._quota_used, self.daily_quota)

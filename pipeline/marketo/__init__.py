@@ -1,1 +1,1 @@
-"""Marketo's SOAP protocol: envelopes, signing, replies and faults. Pure: no I/O."""
+"""Marketo's two APIs behind one seam: SOAP (soap/) and REST (rest/). Pure: no I/O."""

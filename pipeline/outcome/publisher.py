@@ -19,10 +19,10 @@ from pipeline.metrics import Metrics
 from pipeline.offsets import OffsetBook
 from pipeline.outcome.letter import UNLIMITED, Outgoing, dead_letter
 from pipeline.records import (
+    CallName,
     DeadLetterReason,
     Event,
     InvalidEvent,
-    Operation,
     RawMessage,
     RecordError,
     RecordResult,
@@ -53,10 +53,10 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def result_json(result: RecordResult, operation: Operation, completed_at: str) -> bytes:
+def result_json(result: RecordResult, operation: CallName, completed_at: str) -> bytes:
     """The result message of DESIGN 2.4.
 
-    `operation` is the record's (a property worth computing once). The enums are strings: orjson writes them as
+    `operation` is the call that carried the record (computed once). The enums are strings: orjson writes them as
     such, in C.
     """
     record = result.record
@@ -78,11 +78,13 @@ def result_json(result: RecordResult, operation: Operation, completed_at: str) -
         ],
         "completed_at": completed_at,
     }
+    if result.guid is not None:
+        message["marketo_guid"] = result.guid
     return orjson.dumps(message)
 
 
 def _rendered(
-    result: RecordResult, operation: Operation, completed_at: str, max_bytes: int
+    result: RecordResult, operation: CallName, completed_at: str, max_bytes: int
 ) -> tuple[RecordResult, bytes]:
     """The result and its message; a result that cannot be written becomes an `internal_error` FAILED one.
 
@@ -103,6 +105,7 @@ def _rendered(
             result.attempts,
             error=RecordError(None, describe_exception(exc)),
             dead_letter=DeadLetterReason.INTERNAL_ERROR,
+            operation=result.operation,
         )
         return failed, result_json(failed, operation, completed_at)
     return result, value
@@ -166,7 +169,7 @@ class OutcomePublisher:
         published: list[RecordResult] = []
         for given in results:
             record = given.record
-            operation = record.operation
+            operation = given.operation or record.operation
             key = record.key.encode()
             result, value = _rendered(given, operation, completed_at, self._max_result_bytes)
             published.append(result)
@@ -209,7 +212,7 @@ class OutcomePublisher:
                 reason=reason,
                 event_id=event.event_id,
                 key=result.record.key,
-                operation=result.record.operation.value,
+                operation=(result.operation or result.record.operation).value,
                 attempts=result.attempts,
                 error=result.error.message if result.error else None,
                 code=result.error.code if result.error else None,

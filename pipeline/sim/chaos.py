@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-from pipeline.records import Operation
 from pipeline.sim.settings import FaultSpec, SimSettings
 
 
@@ -14,10 +13,15 @@ class FaultInjector:
     def __init__(self, seed: int | None = None) -> None:
         self._random = random.Random(seed)  # noqa: S311 - fault injection, not cryptography
 
-    def pick(self, settings: SimSettings, operation: Operation) -> FaultSpec | None:
-        """The first configured fault that applies to `operation` and hits this call, if any."""
+    def pick(self, settings: SimSettings, operation: str, *, api: str = "soap") -> FaultSpec | None:
+        """The first configured fault that applies to `operation` (a call of `api`) and hits this call, if any.
+
+        A `fault` with a five-digit code is SOAP's, any other REST's: each hits only its own API's calls.
+        """
         for spec in settings.faults:
-            if spec.operation not in {None, operation.value}:
+            if spec.operation not in {None, operation}:
+                continue
+            if spec.code is not None and (len(spec.code) == 5) != (api == "soap"):  # noqa: PLR2004
                 continue
             if self._random.random() < spec.rate:
                 return spec

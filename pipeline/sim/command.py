@@ -28,6 +28,7 @@ _DURATION_HELP = {
     "latency_jitter_ms": "random extra latency, up to this",
     "timeout_hold_s": "how long an injected timeout holds the call",
     "request_ttl_s": "signatures older than this fault with 20016",
+    "token_ttl_s": "REST access tokens live this long (an hour)",
 }
 
 
@@ -63,6 +64,8 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--port", type=int, default=8089)
     sim.add_argument("--user-id", help="accepted mktowsUserId (default: marketo.user_id)")
     sim.add_argument("--secret-key", help="key signatures are checked with (default: marketo.secret_key)")
+    sim.add_argument("--client-id", help="REST client id accepted (default: marketo.client_id, else demo-client-id)")
+    sim.add_argument("--client-secret", help="REST client secret accepted (default: marketo.client_secret, else ...)")
     sim.add_argument("--auth", choices=["on", "off"], default="on", help="off accepts any signature")
     sim.add_argument("--seed", type=int, help="seed for fault injection and latency jitter")
     sim.add_argument("--marketo-limits", action="store_true", help="enforce Marketo's limits (100/20 s, 10, ...)")
@@ -77,10 +80,17 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--no-validate", action="store_true", help="skip schema validation of requests")
 
 
-def simulator_settings(args: argparse.Namespace, *, user_id: str, secret_key: str) -> SimSettings:
+def simulator_settings(
+    args: argparse.Namespace, *, user_id: str, secret_key: str, client_id: str = "", client_secret: str = ""
+) -> SimSettings:
     """SimSettings from `simulate`'s flags; credentials default to the ones given (the service's own)."""
+    defaults = SimSettings()
     base = SimSettings(
-        auth=args.auth == "on", user_id=args.user_id or user_id, secret_key=args.secret_key or secret_key
+        auth=args.auth == "on",
+        user_id=args.user_id or user_id,
+        secret_key=args.secret_key or secret_key,
+        client_id=args.client_id or client_id or defaults.client_id,
+        client_secret=args.client_secret or client_secret or defaults.client_secret,
     )
     patch: dict[str, Any] = dict(MARKETO_LIMITS) if args.marketo_limits else {}
     for field in (*LIMIT_FIELDS, *DURATION_FIELDS):
@@ -104,8 +114,12 @@ def describe(server: SimulatorServer, settings: SimSettings) -> Table:
     table = Table(title="Marketo simulator", show_header=False)
     table.add_row("SOAP endpoint", server.endpoint)
     table.add_row("WSDL", f"{server.endpoint}?WSDL")
+    table.add_row("REST endpoint", f"{server.rest_endpoint} (identity: {server.rest_endpoint}/identity)")
     table.add_row("admin", f"{server.base_url}/_sim/{{leads,mobjects,stats,config,reset}}")
-    table.add_row("auth", f"on, user {settings.user_id}" if settings.auth else "off (any signature)")
+    table.add_row(
+        "auth",
+        f"on, SOAP user {settings.user_id}, REST client {settings.client_id}" if settings.auth else "off (anyone)",
+    )
     limits = ", ".join(f"{key}={getattr(settings, key)}" for key in LIMIT_FIELDS if getattr(settings, key) is not None)
     table.add_row("limits", limits or "off")
     table.add_row(

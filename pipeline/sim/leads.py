@@ -86,6 +86,7 @@ class LeadStore:
         self._by_email: dict[str, list[int]] = {}
         self._next_id = 1
         self._clock = 0
+        self._indexes: dict[str, dict[str, list[int]]] = {}  # attribute -> value -> ids, built when first looked up
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -171,11 +172,65 @@ class LeadStore:
             if name == "Email":
                 self._set_email(stored, value or None)
             else:
-                stored.attributes[name] = value
+                self._set_attribute(stored, name, value)
         if ctx.cookie is not None:
             self._associate_cookie(stored, ctx.cookie)
         stored.touched = self._clock
         return status, stored
+
+    # --- what the REST front-end needs (pipeline.sim.restapi) --------------------------------------------------------
+
+    def with_email(self, email: str) -> list[StoredLead]:
+        """Every lead with this Email (case-insensitive), oldest first."""
+        return [self._by_id[i] for i in self._by_email.get(email_key(email), ())]
+
+    def with_attribute(self, name: str, value: str) -> list[StoredLead]:
+        """Every lead whose attribute `name` (its SOAP name) holds exactly `value`, oldest first."""
+        return [self._by_id[i] for i in self._index(name).get(value, ())]
+
+    def create(self, partition: str) -> StoredLead:
+        """A new, empty lead in `partition` (and the workspace whose primary partition it is)."""
+        workspace = next((w for w, p in self.workspaces.items() if p == partition), "Default")
+        stored = StoredLead(self._next_id, None, None, None, workspace=workspace, partition=partition)
+        self._next_id += 1
+        self._by_id[stored.id] = stored
+        return stored
+
+    def apply(self, stored: StoredLead, *, email: str | None, attributes: dict[str, str]) -> None:
+        """Set `email` (when given) and `attributes` (SOAP names) on `stored`."""
+        if email is not None:
+            self._set_email(stored, email)
+        for name, value in attributes.items():
+            if name == "Email":
+                self._set_email(stored, value or None)
+            else:
+                self._set_attribute(stored, name, value)
+        self._clock += 1
+        stored.touched = self._clock
+
+    def associate(self, stored: StoredLead, cookie: str) -> None:
+        """The cookie's web activity is `stored`'s from now on."""
+        self._associate_cookie(stored, cookie)
+
+    def _index(self, name: str) -> dict[str, list[int]]:
+        index = self._indexes.get(name)
+        if index is None:
+            index = self._indexes[name] = {}
+            for lead in self._by_id.values():
+                value = lead.attributes.get(name)
+                if value:
+                    index.setdefault(value, []).append(lead.id)
+        return index
+
+    def _set_attribute(self, stored: StoredLead, name: str, value: str) -> None:
+        index = self._indexes.get(name)
+        if index is not None:
+            old = stored.attributes.get(name)
+            if old and stored.id in index.get(old, ()):
+                index[old].remove(stored.id)
+            if value:
+                index.setdefault(value, []).append(stored.id)
+        stored.attributes[name] = value
 
     def _check_foreign_id(self, found: StoredLead | None, lead: LeadInput) -> None:
         if lead.foreign_sys_person_id is None or lead.foreign_sys_type is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 
+from pipeline.marketo.day import marketo_day
 from pipeline.sim.settings import SimSettings
 
 WINDOW_S = 20.0
@@ -35,7 +35,7 @@ class CallLimiter:
             self._recent.popleft()
         if settings.calls_per_20s is not None and len(self._recent) >= settings.calls_per_20s:
             return "20023"
-        today = datetime.now(UTC).date().isoformat()
+        today = marketo_day()  # Marketo's day turns at midnight America/Chicago
         if today != self._quota_day:
             self._quota_day, self._quota_used = today, 0
         if settings.daily_quota is not None and self._quota_used >= settings.daily_quota:
@@ -45,6 +45,14 @@ class CallLimiter:
         self.in_flight += 1
         self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
         return None
+
+    def refund(self, arrived: float) -> None:
+        """An admitted call that Marketo does not count (604, 605, 608, 611 over REST): neither window nor quota."""
+        try:
+            self._recent.remove(arrived)
+        except ValueError:
+            return  # its window has passed already
+        self._quota_used = max(self._quota_used - 1, 0)
 
     def release(self) -> None:
         """An admitted call has ended."""

@@ -7,13 +7,46 @@ UPSERT does both. An object is found by its id or by its external key. Each call
 from __future__ import annotations
 
 import copy
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from pipeline.sim.reasons import RecordSkippedError, RestCallError
 
 TYPES: Final = frozenset({"Program", "Opportunity", "OpportunityPersonRole"})
 _COST_REQUIRED: Final = ("Month", "Amount")
 _TAG_REQUIRED: Final = ("Type", "Value")
 _ROLE_REQUIRED: Final = ("OpportunityId", "PersonId")
+_GUIDS: Final = uuid.UUID("6d1c8d2e-7c1a-4c53-9a57-0d1f1d0b6b1e")
+# The REST fields of an Opportunity and of a role (opportunities.md, opportunity-roles.md); the store keeps their
+# SOAP names, the REST name with a capital first letter (`closeDate` is `CloseDate`).
+OPPORTUNITY_FIELDS: Final = frozenset(
+    {
+        "externalOpportunityId",
+        "name",
+        "description",
+        "type",
+        "stage",
+        "amount",
+        "closeDate",
+        "isClosed",
+        "isWon",
+        "probability",
+        "expectedRevenue",
+        "fiscalQuarter",
+        "fiscalYear",
+        "forecastCategoryName",
+        "leadSource",
+        "lastActivityDate",
+        "nextStep",
+        "quantity",
+        "externalCompanyId",
+        "externalSalesPersonId",
+        "externalCreatedDate",
+    }
+)
+ROLE_FIELDS: Final = frozenset({"externalOpportunityId", "leadId", "role", "isPrimary", "externalCreatedDate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +71,11 @@ class StoredMObject:
     attribs: dict[str, str] = field(default_factory=dict)
     type_attribs: list[dict[str, Any]] = field(default_factory=list)
     associations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def guid(self) -> str:
+        """The object's marketoGUID, as REST names it (derived from its type and id)."""
+        return str(uuid.uuid5(_GUIDS, f"{self.type}:{self.id}"))
 
     def snapshot(self) -> tuple[object, ...]:
         """A copy of everything a sync can change, to tell UPDATED from UNCHANGED."""
@@ -79,6 +117,8 @@ class MObjectStore:
         self.programs = programs
         self._objects: dict[tuple[str, int], StoredMObject] = {}
         self._by_key: dict[tuple[str, str, str], int] = {}
+        self._by_value: dict[tuple[str, str], int] = {}  # (type, external key value): how REST finds an Opportunity
+        self._roles: dict[tuple[int, int, str], int] = {}  # (opportunity id, lead id, role): a role's REST key
         self._next_id = 1
         self._next_cost_id = 1
 
@@ -136,9 +176,19 @@ class MObjectStore:
             return MObjectOutcome("FAILED", 0, obj.external_key, error)
         self._next_id += 1
         self._objects[(obj.type, stored.id)] = stored
-        if obj.external_key is not None:
-            self._by_key[(obj.type, *obj.external_key)] = stored.id
+        self._index(stored)
         return MObjectOutcome("CREATED", stored.id, obj.external_key, None)
+
+    def _index(self, stored: StoredMObject) -> None:
+        self._objects[(stored.type, stored.id)] = stored
+        if stored.external_key is not None:
+            self._by_key[(stored.type, *stored.external_key)] = stored.id
+            self._by_value[(stored.type, stored.external_key[1])] = stored.id
+        if stored.type == "OpportunityPersonRole":
+            attribs = stored.attribs
+            key = (_int(attribs.get("OpportunityId")), _int(attribs.get("PersonId")), attribs.get("Role", ""))
+            if key[0] and key[1]:
+                self._roles[key] = stored.id  # type: ignore[index]
 
     def _apply(self, stored: StoredMObject, obj: MObjectInput) -> str | None:
         """Change `stored` as `obj` says; a message instead when `obj` is invalid (nothing changed then)."""
@@ -178,6 +228,178 @@ class MObjectStore:
                 entry["attribs"].update(values)
                 return None
         return f"Cost Id not found: {values['Id']}"
+
+    # --- what the REST front-end needs (pipeline.sim.restapi) ------------------------------------------------------
+
+    def sync_opportunity(self, record: object, action: str) -> tuple[str, StoredMObject]:
+        """Sync Opportunities, one record: found by its externalOpportunityId; raises RecordSkippedError."""
+        fields = _rest_record(record, OPPORTUNITY_FIELDS)
+        external = fields.get("externalOpportunityId")
+        if not isinstance(external, str) or not external:
+            raise RecordSkippedError("1003", "Invalid data: externalOpportunityId is required")
+        found_id = self._by_value.get(("Opportunity", external))
+        found = None if found_id is None else self._objects[("Opportunity", found_id)]
+        _check_action(action, found is not None)
+        if found is None:
+            if fields.get("name") in {None, ""}:
+                raise RecordSkippedError("1003", "Invalid data: name must not be null")  # SIMULATOR'S CHOICE
+            found = StoredMObject("Opportunity", self._next_id, ("externalOpportunityId", external))
+            self._next_id += 1
+            self._index(found)
+        for name, value in fields.items():
+            if name == "externalCompanyId":
+                company = {"mObjType": "Company", "id": None, "externalKey": {"name": name, "value": _text(value)}}
+                found.associations = [a for a in found.associations if a.get("mObjType") != "Company"] + [company]
+            elif name != "externalOpportunityId":
+                found.attribs[_soap_field(name)] = _text(value)
+        return ("updated" if found_id is not None else "created"), found
+
+    def sync_role(
+        self, record: object, action: str, *, lead_exists: Callable[[int], bool]
+    ) -> tuple[str, StoredMObject]:
+        """Sync Opportunity Roles, one record: keyed by (externalOpportunityId, leadId, role); both must exist."""
+        fields = _rest_record(record, ROLE_FIELDS)
+        external, lead_id, role = fields.get("externalOpportunityId"), fields.get("leadId"), fields.get("role")
+        if not isinstance(external, str) or not isinstance(lead_id, int) or not isinstance(role, str) or not role:
+            raise RecordSkippedError("1003", "Invalid data: externalOpportunityId, leadId and role are required")
+        opportunity = self._by_value.get(("Opportunity", external))
+        if opportunity is None:
+            raise RecordSkippedError("1013", f"Opportunity {external} not found")  # SIMULATOR'S CHOICE of the code
+        if not lead_exists(lead_id):
+            raise RecordSkippedError("1004", f"Lead {lead_id} not found")
+        found_id = self._roles.get((opportunity, lead_id, role))
+        _check_action(action, found_id is not None)
+        if found_id is None:
+            attribs = {"OpportunityId": str(opportunity), "PersonId": str(lead_id), "Role": role}
+            stored = StoredMObject("OpportunityPersonRole", self._next_id, None, attribs)
+            self._next_id += 1
+            self._index(stored)
+        else:
+            stored = self._objects[("OpportunityPersonRole", found_id)]
+        for name in ("isPrimary", "externalCreatedDate"):
+            if name in fields:
+                stored.attribs[_soap_field(name)] = _text(fields[name])
+        return ("updated" if found_id is not None else "created"), stored
+
+    def program(self, program_id: int) -> StoredMObject | None:
+        """The Program with this id, when it exists."""
+        return self._find(MObjectInput("Program", program_id))
+
+    def update_program(
+        self,
+        program: StoredMObject,
+        *,
+        costs: list[Any],
+        destructive: bool,
+        tags: list[Any],
+        names: dict[str, str],
+        allowed_tags: dict[str, tuple[str, ...]] | None,
+    ) -> None:
+        """Update Program: costs appended (all replaced when `destructive`), tags set by type, name, description.
+
+        Raises RestCallError (nothing changed) for a malformed cost or a tag value Marketo does not define.
+        """
+        entries = [_cost_entry(cost) for cost in costs]
+        tag_values = [_tag(tag, allowed_tags) for tag in tags]
+        if destructive:
+            program.type_attribs = [t for t in program.type_attribs if t["attrType"] != "Cost"]
+        for entry in entries:
+            program.type_attribs.append({"attrType": "Cost", "attribs": {**entry, "Id": str(self._next_cost_id)}})
+            self._next_cost_id += 1
+        for tag_type, tag_value in tag_values:
+            _apply_tag(program.type_attribs, {"Type": tag_type, "Value": tag_value})
+        for name, value in names.items():
+            program.attribs[_soap_field(name)] = value
+
+    @staticmethod
+    def program_json(program: StoredMObject) -> dict[str, Any]:
+        """A program as the Asset API returns it."""
+        costs = [
+            {"startDate": f"{t['attribs']['Month']}-01", "cost": _number(t["attribs"]["Amount"])}
+            | ({"note": t["attribs"]["Note"]} if t["attribs"].get("Note") else {})
+            for t in program.type_attribs
+            if t["attrType"] == "Cost"
+        ]
+        tags = [
+            {"tagType": t["attribs"]["Type"], "tagValue": t["attribs"]["Value"]}
+            for t in program.type_attribs
+            if t["attrType"] == "Tag"
+        ]
+        return {
+            "id": program.id,
+            "name": program.attribs.get("Name", f"Program {program.id}"),
+            "description": program.attribs.get("Description", ""),
+            "type": "Default",
+            "workspace": "Default",
+            "tags": tags or None,
+            "costs": costs or None,
+        }
+
+
+def _rest_record(record: object, allowed: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise RecordSkippedError("1003", "Invalid data: a record is not an object")
+    for name in record:
+        if name not in allowed:
+            raise RecordSkippedError("1006", f"Field '{name}' not found")
+    return record
+
+
+def _check_action(action: str, exists: bool) -> None:  # noqa: FBT001
+    if exists and action == "createOnly":
+        raise RecordSkippedError("1017", "Object already exists")  # SIMULATOR'S CHOICE of the code
+    if not exists and action == "updateOnly":
+        raise RecordSkippedError("1013", "Object not found")
+
+
+def _soap_field(rest_name: str) -> str:
+    return rest_name[:1].upper() + rest_name[1:]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(float(text)) if text else None
+    except ValueError:
+        return None
+
+
+def _number(text: str) -> int | float:
+    try:
+        number = float(text)
+    except ValueError:
+        return 0
+    return int(number) if number.is_integer() else number
+
+
+def _cost_entry(cost: object) -> dict[str, str]:
+    if not isinstance(cost, dict):
+        raise RestCallError("1003", "Invalid data: a cost is not an object")
+    start, amount, note = cost.get("startDate"), cost.get("cost"), cost.get("note")
+    if not isinstance(start, str) or len(start) != len("2026-01-01") or start[4] != "-" or start[7] != "-":
+        raise RestCallError("1003", f"Invalid data: cost startDate {start!r} is not YYYY-MM-DD")
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        raise RestCallError("1003", f"Invalid data: cost {amount!r} is not a number")
+    # SIMULATOR'S CHOICE: costs are kept by month, as SOAP keeps them (a start date's day is not kept).
+    entry = {"Month": start[:7], "Amount": _text(amount)}
+    if isinstance(note, str) and note:
+        entry["Note"] = note
+    return entry
+
+
+def _tag(tag: object, allowed: dict[str, tuple[str, ...]] | None) -> tuple[str, str]:
+    if not isinstance(tag, dict) or not isinstance(tag.get("tagType"), str) or not isinstance(tag.get("tagValue"), str):
+        raise RestCallError("1003", "Invalid data: a tag needs tagType and tagValue")
+    tag_type, tag_value = tag["tagType"], tag["tagValue"]
+    if allowed is not None and tag_value not in allowed.get(tag_type, ()):
+        # "Each tag uses a value from a list configured in Marketo Admin"; SIMULATOR'S CHOICE of the code.
+        raise RestCallError("709", f"Tag value {tag_value!r} is not defined for tag type {tag_type!r}")
+    return tag_type, tag_value
 
 
 def _apply_tag(type_attribs: list[dict[str, Any]], values: dict[str, str]) -> str | None:

@@ -1,4 +1,4 @@
-"""The simulator's HTTP face: SOAP at /soap/mktows/<version>, admin JSON under /_sim/."""
+"""The simulator's HTTP face: SOAP at /soap/mktows/<version>, REST at /rest and /identity, admin JSON under /_sim/."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ import orjson
 from aiohttp import web
 
 from pipeline.identity import identity_values, mobject_ref
-from pipeline.marketo.schema import WSDL_VERSION, wsdl_bytes
-from pipeline.marketo.signing import verify_signature
-from pipeline.records import Operation
+from pipeline.marketo.soap.schema import WSDL_VERSION, wsdl_bytes
+from pipeline.marketo.soap.signing import verify_signature
+from pipeline.records import Operation, RestOperation
 from pipeline.sim.chaos import FaultInjector
+from pipeline.sim.identity import TokenIssuer
 from pipeline.sim.leads import LeadRejectedError, LeadStore, SyncContext
 from pipeline.sim.limits import CallLimiter
 from pipeline.sim.mobjects import MObjectStore
+from pipeline.sim.rest import RestFront
 from pipeline.sim.settings import FaultSpec, SimConfigError, SimSettings, apply_patch
 from pipeline.sim.soap import (
     SimRequest,
@@ -36,7 +38,8 @@ from pipeline.sim.soap import (
 )
 
 _WSDL_ADDRESS: Final = b"https://na-aba.marketo.com/soap/mktows/2_2"
-_TRACKED_REJECTIONS: Final = ("20023", "20024", "20015", "20014")
+_TRACKED_REJECTIONS: Final = ("20023", "20024", "20015", "20014", "606", "615", "607", "601", "602")
+_OPERATIONS: Final = (*(op.value for op in Operation), *(op.value for op in RestOperation))
 CALL_LOG_SIZE: Final = 10_000
 
 
@@ -118,6 +121,8 @@ class Simulator:
         self.injector = FaultInjector(seed)
         self.stats = SimStats()
         self.calls: deque[CallEntry] = deque(maxlen=CALL_LOG_SIZE)
+        self.tokens = TokenIssuer()
+        self.rest = RestFront(self)
 
     def configure(self, settings: SimSettings) -> None:
         """Use `settings` from the next call on; stored leads and objects stay."""
@@ -138,6 +143,7 @@ class Simulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/soap/mktows/{version}", self._soap)
         app.router.add_get("/soap/mktows/{version}", self._wsdl)
+        self.rest.add_routes(app)
         app.router.add_get("/_sim/leads", self._leads)
         app.router.add_get("/_sim/mobjects", self._mobjects)
         app.router.add_get("/_sim/stats", self._stats)
@@ -200,10 +206,14 @@ class Simulator:
                 outcomes = [self.mobjects.sync(m, call.mobject_operation) for m in call.mobjects]
                 return render_sync_mobjects(outcomes)
 
-    async def _inject(
-        self, request: web.Request, spec: FaultSpec, settings: SimSettings, records: int
+    def log_call(self, operation: str, started: float, outcome: str, identities: tuple[str, ...]) -> None:
+        """Remember an admitted call for `GET /_sim/calls`."""
+        self.calls.append(CallEntry(operation, started, time.monotonic(), outcome, identities))
+
+    async def inject_transport(
+        self, request: web.Request, spec: FaultSpec, settings: SimSettings
     ) -> web.StreamResponse:
-        self.stats.faults_injected += 1
+        """The faults of the wire, alike for both APIs: HTTP 500 and 503, a held call, a reset connection."""
         match spec.kind:
             case "http_500":
                 return web.Response(status=500, text="Internal Server Error")
@@ -213,9 +223,17 @@ class Simulator:
                 # Held until the client gives up (the handler is cancelled when it disconnects).
                 await asyncio.sleep(settings.timeout_hold_s)
                 return web.Response(status=504, text="Gateway Timeout")
-            case "reset":
+            case _:
                 _reset_connection(request)
                 return web.Response(status=500)
+
+    async def _inject(
+        self, request: web.Request, spec: FaultSpec, settings: SimSettings, records: int
+    ) -> web.StreamResponse:
+        self.stats.faults_injected += 1
+        match spec.kind:
+            case "http_500" | "http_503" | "timeout" | "reset":
+                return await self.inject_transport(request, spec, settings)
             case "xxe" | "entities" | "truncated" | "wrong_count":
                 return web.Response(body=_hostile(spec.kind, records), content_type="text/xml", charset="utf-8")
             case _:
@@ -247,10 +265,10 @@ class Simulator:
             return response
         finally:
             self.limiter.release()
-            self.calls.append(CallEntry(call.operation.value, started, time.monotonic(), outcome, _identities(call)))
+            self.log_call(call.operation.value, started, outcome, _identities(call))
 
     async def _admitted(self, request: web.Request, call: SimRequest, settings: SimSettings) -> web.StreamResponse:
-        spec = self.injector.pick(settings, call.operation)
+        spec = self.injector.pick(settings, call.operation.value)
         if spec is not None and spec.phase == "before":
             return await self._inject(request, spec, settings, call.records)
         latency = self.injector.latency_s(settings)
@@ -286,8 +304,9 @@ class Simulator:
         rejected = {code: self.stats.rejected.get(code, 0) for code in _TRACKED_REJECTIONS}
         rejected.update(self.stats.rejected)
         return {
-            "calls": {op.value: self.stats.calls.get(op.value, 0) for op in Operation},
-            "records": {op.value: self.stats.records.get(op.value, 0) for op in Operation},
+            "calls": {op: self.stats.calls.get(op, 0) for op in _OPERATIONS},
+            "records": {op: self.stats.records.get(op, 0) for op in _OPERATIONS},
+            "tokens_issued": self.tokens.issued,
             "peak_concurrency": self.limiter.peak_concurrency,
             "in_flight": self.limiter.in_flight,
             "rejected": rejected,
@@ -374,6 +393,11 @@ class SimulatorServer:
     def endpoint(self) -> str:
         """The SOAP endpoint, as `marketo.endpoint` wants it."""
         return f"{self.base_url}/soap/mktows/{WSDL_VERSION}"
+
+    @property
+    def rest_endpoint(self) -> str:
+        """The REST base URL, as `marketo.rest_endpoint` wants it (the identity service is under it)."""
+        return self.base_url
 
     async def __aenter__(self) -> Self:
         runner = web.AppRunner(self.simulator.app(), handler_cancellation=True, access_log=None)

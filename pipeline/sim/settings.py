@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
-from pipeline.marketo.fault import FAULT_TEXT
-from pipeline.records import Operation
+from pipeline.marketo.rest.codes import ERROR_TEXT
+from pipeline.marketo.soap.fault import FAULT_TEXT
+from pipeline.records import Operation, RestOperation
 
 # Hostile replies: an XXE, an entity bomb, a truncated document, a reply with the wrong number of statuses.
 HOSTILE_KINDS: Final = frozenset({"xxe", "entities", "truncated", "wrong_count"})
 FAULT_KINDS: Final = frozenset({"http_500", "http_503", "timeout", "reset", "fault"}) | HOSTILE_KINDS
 PHASES: Final = frozenset({"before", "after"})
+OPERATIONS: Final = tuple(op.value for op in (*Operation, *RestOperation))
+# SIMULATOR'S CHOICE: the tags a program may take ("each tag uses a value from a list configured in Marketo Admin").
+DEFAULT_PROGRAM_TAGS: Final[dict[str, tuple[str, ...]]] = {
+    "Program Owner": ("Ada Lovelace", "Grace Hopper", "Alan Turing"),
+    "Region": ("EMEA", "AMER", "APAC"),
+}
 
 # Marketo's own limits, for `simulate --marketo-limits`.
 MARKETO_LIMITS: Final[dict[str, Any]] = {
@@ -31,7 +38,8 @@ class SimConfigError(ValueError):
 class FaultSpec:
     """Inject `kind` into a `rate` share of calls (of `operation`, when given).
 
-    `phase` "after" applies the call to the store before failing it, as a reply lost on the way back.
+    `phase` "after" applies the call to the store before failing it, as a reply lost on the way back. A `fault`'s
+    code says which API it hits: a five-digit SOAP fault code SOAP calls, a REST error code REST calls.
     """
 
     kind: str
@@ -48,6 +56,11 @@ class SimSettings:
     auth: bool = True
     user_id: str = "demo_user"
     secret_key: str = field(default="demo-secret-key", repr=False)
+    client_id: str = "demo-client-id"
+    client_secret: str = field(default="demo-client-secret", repr=False)
+    token_ttl_s: float = 3600.0
+    rest_max_body_bytes: int = 1024 * 1024  # "a maximum body size of 1 MB" (rest-api.md): 413 beyond
+    program_tags: dict[str, tuple[str, ...]] | None = field(default_factory=lambda: dict(DEFAULT_PROGRAM_TAGS))
     calls_per_20s: int | None = None
     max_concurrency: int | None = None
     daily_quota: int | None = None
@@ -66,11 +79,13 @@ class SimSettings:
     def public(self) -> dict[str, Any]:
         """The settings as `GET /_sim/config` shows them: the secret key left out."""
         shown = asdict(self)
-        del shown["secret_key"]
+        del shown["secret_key"], shown["client_secret"]
         shown["faults"] = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.faults]
         for key in ("lead_fields", "programs"):
             if shown[key] is not None:
                 shown[key] = list(shown[key])
+        if shown["program_tags"] is not None:
+            shown["program_tags"] = {k: list(v) for k, v in shown["program_tags"].items()}
         return shown
 
 
@@ -81,7 +96,7 @@ LIMIT_FIELDS: Final = (
     "max_leads_per_call",
     "max_mobjects_per_call",
 )
-DURATION_FIELDS: Final = ("latency_ms", "latency_jitter_ms", "timeout_hold_s", "request_ttl_s")
+DURATION_FIELDS: Final = ("latency_ms", "latency_jitter_ms", "timeout_hold_s", "request_ttl_s", "token_ttl_s")
 
 
 def _limit(name: str, value: object) -> int | None:
@@ -159,11 +174,11 @@ def parse_fault(value: object) -> FaultSpec:
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
         msg = f"faults.rate: expected a number from 0 to 1, got {rate!r}"
         raise SimConfigError(msg)
-    if kind == "fault" and (not isinstance(code, str) or code not in FAULT_TEXT):
-        msg = f"faults.code: expected a Marketo fault code such as '20023', got {code!r}"
+    if kind == "fault" and (not isinstance(code, str) or (code not in FAULT_TEXT and code not in ERROR_TEXT)):
+        msg = f"faults.code: expected a Marketo fault code such as '20023' (SOAP) or '606' (REST), got {code!r}"
         raise SimConfigError(msg)
-    if operation is not None and operation not in {op.value for op in Operation}:
-        msg = f"faults.operation: expected one of {[op.value for op in Operation]}, got {operation!r}"
+    if operation is not None and operation not in OPERATIONS:
+        msg = f"faults.operation: expected one of {list(OPERATIONS)}, got {operation!r}"
         raise SimConfigError(msg)
     if phase not in PHASES:
         msg = f"faults.phase: expected 'before' or 'after', got {phase!r}"
@@ -171,6 +186,17 @@ def parse_fault(value: object) -> FaultSpec:
     return FaultSpec(
         kind=kind, rate=float(rate), code=code if kind == "fault" else None, operation=operation, phase=phase
     )
+
+
+def _program_tags(value: object) -> dict[str, tuple[str, ...]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(t, str) for t in v) for k, v in value.items()
+    ):
+        msg = f"program_tags: expected an object of tag type -> list of values, or null, got {value!r}"
+        raise SimConfigError(msg)
+    return {k: tuple(v) for k, v in value.items()}
 
 
 def _faults(name: str, value: object) -> tuple[FaultSpec, ...]:
@@ -187,6 +213,10 @@ _PARSERS: Final[dict[str, Any]] = {
     "validate": _flag,
     "user_id": _credential,
     "secret_key": _credential,  # write-only: GET /_sim/config never shows it
+    "client_id": _credential,
+    "client_secret": _credential,  # write-only too
+    "rest_max_body_bytes": lambda name, value: _limit(name, value) or 1024 * 1024,
+    "program_tags": lambda _name, value: _program_tags(value),
     "lead_fields": _names,
     "faults": _faults,
     "workspaces": lambda _name, value: _workspaces(value),

@@ -11,11 +11,11 @@ from typing import Any, Final
 
 from lxml import etree
 
-from pipeline.marketo.document import ResponseError, child_map, pair_of, pairs_of, parse_document, text_of
-from pipeline.marketo.fault import FAULT_TEXT
-from pipeline.marketo.namespace import MKTOWS, SOAP_ENV, XSI
-from pipeline.marketo.schema import types_schema
-from pipeline.marketo.signing import AuthHeader
+from pipeline.marketo.soap.document import ResponseError, child_map, pair_of, pairs_of, parse_document, text_of
+from pipeline.marketo.soap.fault import FAULT_TEXT
+from pipeline.marketo.soap.namespace import MKTOWS, SOAP_ENV, XSI
+from pipeline.marketo.soap.schema import types_schema
+from pipeline.marketo.soap.signing import AuthHeader
 from pipeline.records import Operation
 from pipeline.sim.leads import LeadInput
 from pipeline.sim.mobjects import MObjectInput, MObjectOutcome

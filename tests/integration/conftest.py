@@ -12,7 +12,7 @@ from devkit.kafka import Topics, create_topics, local_broker
 from devkit.service import service_settings
 from devkit.simulator import SimClient
 from pipeline.config import Settings
-from pipeline.marketo.signing import Credentials
+from pipeline.marketo.soap.signing import Credentials
 from pipeline.sim.server import Simulator, SimulatorServer
 from pipeline.sim.settings import SimSettings
 

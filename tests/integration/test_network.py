@@ -13,9 +13,9 @@ from devkit.proxy import SegmentingProxy
 from devkit.results import read_results
 from devkit.service import RunningService
 from devkit.simulator import SimClient
-from pipeline.deliver.client import MarketoClient
-from pipeline.marketo.envelope import sync_multiple_leads_request
-from pipeline.marketo.schema import WSDL_VERSION
+from pipeline.deliver.soap import SoapTransport
+from pipeline.marketo.soap.envelope import sync_multiple_leads_request
+from pipeline.marketo.soap.schema import WSDL_VERSION
 from pipeline.records import Lead, RecordStatus
 from tests.integration.conftest import CREDENTIALS, pipeline_settings
 from tests.integration.helpers import events
@@ -33,7 +33,7 @@ async def proxy(sim: SimClient) -> AsyncIterator[SegmentingProxy]:
 async def test_a_reply_that_arrives_in_small_pieces_is_read_whole(proxy: SegmentingProxy) -> None:
     leads = [Lead(email=f"p{n}@example.com", attributes=(("FirstName", f"F{n}"),)) for n in range(300)]
     async with aiohttp.ClientSession() as session:
-        client = MarketoClient(
+        client = SoapTransport(
             session,
             f"{proxy.base_url}/soap/mktows/{WSDL_VERSION}",
             CREDENTIALS,

@@ -8,17 +8,17 @@ import pytest
 from lxml import etree
 
 from devkit.simulator import SimClient
-from pipeline.marketo.document import ResponseError
-from pipeline.marketo.envelope import (
+from pipeline.marketo.soap.document import ResponseError
+from pipeline.marketo.soap.envelope import (
     render_envelope,
     sync_lead_request,
     sync_mobjects_request,
     sync_multiple_leads_request,
 )
-from pipeline.marketo.fault import AccessFaultError, RejectedFaultError, TransientFaultError
-from pipeline.marketo.response import RecordOutcome, parse_reply
-from pipeline.marketo.signing import Credentials, sign_request
-from pipeline.records import Attrib, Lead, MObject, Operation, RecordStatus, SyncOperation, TypeAttrib
+from pipeline.marketo.soap.fault import AccessFaultError, RejectedFaultError, TransientFaultError
+from pipeline.marketo.soap.response import parse_reply
+from pipeline.marketo.soap.signing import Credentials, sign_request
+from pipeline.records import Attrib, Lead, MObject, Operation, RecordOutcome, RecordStatus, SyncOperation, TypeAttrib
 from tests.integration.conftest import CREDENTIALS
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from zeep.exceptions import Fault
 from zeep.plugins import HistoryPlugin
 
 from devkit.simulator import SimClient
-from pipeline.marketo.signing import sign_request
+from pipeline.marketo.soap.signing import sign_request
 from tests.integration.conftest import CREDENTIALS
 
 pytestmark = pytest.mark.integration
@@ -134,8 +134,10 @@ async def test_zeep_drives_all_three_operations(sim: SimClient) -> None:
         {"mObjType": "Company", "id": None, "externalKey": {"name": "ExtCo", "value": "C-1"}}
     ]
     stats = await sim.admin("stats")
-    assert stats["calls"] == {"syncLead": 1, "syncMultipleLeads": 1, "syncMObjects": 1}
-    assert stats["records"] == {"syncLead": 1, "syncMultipleLeads": 3, "syncMObjects": 2}
+    called = {operation: count for operation, count in stats["calls"].items() if count}
+    assert called == {"syncLead": 1, "syncMultipleLeads": 1, "syncMObjects": 1}
+    sent = {operation: count for operation, count in stats["records"].items() if count}
+    assert sent == {"syncLead": 1, "syncMultipleLeads": 3, "syncMObjects": 2}
 
 
 async def test_zeep_sees_marketo_faults(sim: SimClient) -> None:

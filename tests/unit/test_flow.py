@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.flow import HOLD_WINDOWS, Flow, FlowLimits
-from pipeline.records import Batch, Event, Operation, Record
+from pipeline.records import Batch, CallName, Event, Operation, Record
 from tests.unit.events import lead_event, mobject_event
 
 
@@ -209,9 +209,8 @@ class Harness:
         self.flow.complete(batch.records, self.now)
 
     def check_batch(self, batch: Batch) -> None:
-        limit = {Operation.SYNC_LEAD: 1, Operation.SYNC_MULTIPLE_LEADS: self.max_leads}.get(
-            batch.operation, self.max_mobjects
-        )
+        limits: dict[CallName, int] = {Operation.SYNC_LEAD: 1, Operation.SYNC_MULTIPLE_LEADS: self.max_leads}
+        limit = limits.get(batch.operation, self.max_mobjects)
         assert 1 <= len(batch.records) <= limit
         assert {record.operation for record in batch.records} == {batch.operation}
         assert len({record.mobject_operation for record in batch.records}) == 1

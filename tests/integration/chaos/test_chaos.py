@@ -25,7 +25,7 @@ from devkit.results import read_results
 from devkit.service import ServiceProcess
 from devkit.simulator import SimClient
 from pipeline.contract import DlqHeader
-from pipeline.marketo.schema import WSDL_VERSION
+from pipeline.marketo.soap.schema import WSDL_VERSION
 from tests.hostile import hostile_event
 from tests.integration.conftest import pipeline_settings
 from tests.integration.helpers import events

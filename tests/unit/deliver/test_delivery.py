@@ -2,29 +2,54 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
+import aiohttp
 import pytest
 
 from pipeline.dedupe.window import DedupeWindow
 from pipeline.deliver.access import AccessGate
-from pipeline.deliver.client import TransportError
 from pipeline.deliver.delivery import BatchDelivery, DeliverPolicy
 from pipeline.deliver.governor import RateGovernor
-from pipeline.marketo.envelope import SoapRequest
-from pipeline.marketo.fault import AccessFaultError, Fault, RejectedFaultError, TransientFaultError
-from pipeline.marketo.response import RecordOutcome
+from pipeline.deliver.http import TransportError
+from pipeline.deliver.soap import SoapTransport
+from pipeline.marketo.soap.envelope import SoapRequest
+from pipeline.marketo.soap.fault import AccessFaultError, Fault, RejectedFaultError, TransientFaultError
+from pipeline.marketo.soap.route import soap_router
+from pipeline.marketo.soap.signing import Credentials
 from pipeline.metrics import Metrics
-from pipeline.records import Batch, DeadLetterReason, Operation, Record, RecordResult, RecordStatus
+from pipeline.records import (
+    Batch,
+    DeadLetterReason,
+    Operation,
+    Record,
+    RecordOutcome,
+    RecordResult,
+    RecordStatus,
+    Route,
+)
 from tests.unit.events import lead_event
 
 POLICY = DeliverPolicy(max_attempts=4, backoff_base_s=0.0001, backoff_max_s=0.0001)
 Behaviour = Callable[[SoapRequest, int], list[RecordOutcome]]
 
 
-class ScriptedMarketo:
-    """Answers each attempt with the next behaviour of its script (the last one repeats)."""
+ROUTE = soap_router(max_leads=300, max_mobjects=100)
+CREDENTIALS = Credentials("user", "secret")
+
+
+class ScriptedMarketo(SoapTransport):
+    """The SOAP transport, its HTTP call replaced: each attempt gets the next behaviour of its script (the last
+    one repeats)."""
 
     def __init__(self, *script: Behaviour) -> None:
+        super().__init__(
+            cast("aiohttp.ClientSession", None),
+            "http://marketo.invalid",
+            CREDENTIALS,
+            timeout_s=1,
+            max_response_bytes=1,
+        )
         self.script = list(script)
         self.calls: list[SoapRequest] = []
 
@@ -67,7 +92,7 @@ def delivery(caller: ScriptedMarketo, access: AccessGate | None = None) -> tuple
 
 
 def batch(records: list[Record]) -> Batch:
-    return Batch(Operation.SYNC_MULTIPLE_LEADS, tuple(records))
+    return Batch(ROUTE(records[0]), tuple(records))
 
 
 async def test_a_clean_call_gives_every_record_its_status() -> None:
@@ -181,7 +206,7 @@ async def test_credentials_refused_pause_without_spending_the_budget_or_dead_let
 async def test_batch_records_are_observed(operation: Operation) -> None:
     deliverer, metrics = delivery(ScriptedMarketo(ok))
     records = leads(1)
-    await deliverer.deliver(Batch(operation, tuple(records)))
+    await deliverer.deliver(Batch(Route(operation, (), 300), tuple(records)))
     assert metrics.batch_records.labels(operation.value)._sum.get() == 1
 
 
@@ -253,7 +278,7 @@ async def test_unknown_fields_carried_by_every_record_are_logged_as_such() -> No
 
 async def test_an_expired_request_says_the_clock_is_off_until_a_call_goes_through() -> None:
     from pipeline.deliver.clock import ClockCheck  # noqa: PLC0415
-    from pipeline.marketo.fault import RequestExpiredError  # noqa: PLC0415
+    from pipeline.marketo.soap.fault import RequestExpiredError  # noqa: PLC0415
 
     clock = ClockCheck()
     problems: list[str | None] = []
@@ -280,7 +305,7 @@ def test_the_clock_skew_is_read_from_the_reply_date() -> None:
     from datetime import UTC, datetime, timedelta  # noqa: PLC0415
     from email.utils import format_datetime  # noqa: PLC0415
 
-    from pipeline.deliver.client import clock_skew_s  # noqa: PLC0415
+    from pipeline.deliver.http import clock_skew_s  # noqa: PLC0415
 
     theirs = format_datetime(datetime.now(UTC) + timedelta(minutes=20), usegmt=True)
     skew = clock_skew_s(theirs)
@@ -324,7 +349,7 @@ async def test_two_poisoned_records_with_the_same_words_in_both_halves_fail_alon
 
 
 async def test_a_call_too_large_is_split_until_its_parts_fit() -> None:
-    from pipeline.deliver.client import CallRejectedError  # noqa: PLC0415
+    from pipeline.deliver.http import CallRejectedError  # noqa: PLC0415
 
     def too_large(request: SoapRequest, expected: int) -> list[RecordOutcome]:
         if expected > 80:

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from pipeline.marketo.envelope import build_envelope, sync_lead_request, sync_mobjects_request
-from pipeline.marketo.response import parse_reply
-from pipeline.marketo.schema import envelope_schema
-from pipeline.marketo.signing import Credentials
+from pipeline.marketo.soap.envelope import build_envelope, sync_lead_request, sync_mobjects_request
+from pipeline.marketo.soap.response import parse_reply
+from pipeline.marketo.soap.schema import envelope_schema
+from pipeline.marketo.soap.signing import Credentials
 from pipeline.records import Attrib, Lead, MObject, Operation, RecordStatus, SyncOperation
 from pipeline.sim.mobjects import MObjectOutcome
 from pipeline.sim.soap import (

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import PermanentError, RetryableError
-from pipeline.marketo.document import ResponseError
-from pipeline.marketo.fault import (
+from pipeline.marketo.soap.document import ResponseError
+from pipeline.marketo.soap.fault import (
     AccessFaultError,
     Fault,
     FaultKind,
@@ -16,7 +16,7 @@ from pipeline.marketo.fault import (
     RequestExpiredError,
     TransientFaultError,
 )
-from pipeline.marketo.response import parse_reply
+from pipeline.marketo.soap.response import parse_reply
 from pipeline.records import Attrib, Operation, RecordStatus
 
 SMS, SL, SMO = Operation.SYNC_MULTIPLE_LEADS, Operation.SYNC_LEAD, Operation.SYNC_MOBJECTS
@@ -143,7 +143,7 @@ def test_fault_fixtures_raise_classified_errors(
 
 def test_the_recorded_getlead_fault_is_read_from_its_response_part() -> None:
     text = (
-        Path(__file__).parents[2]
+        Path(__file__).parents[3]
         / "fixtures/marketo/markety__getLead_fault_20103_lead_not_found__request_and_response.txt"
     ).read_text()
     response = text[text.rindex("<?xml") :] if "<?xml" in text else text[text.rindex("<SOAP-ENV:Envelope") :]

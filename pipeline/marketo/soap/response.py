@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from lxml import etree
 
-from pipeline.marketo.document import DEFAULT_MAX_BYTES, ResponseError, child_map, parse_document, text_of
-from pipeline.marketo.fault import code_in_text, fault_error, parse_fault
-from pipeline.marketo.namespace import MKTOWS, SOAP_ENV, XSI
-from pipeline.records import Attrib, Operation, RecordStatus, quick
+from pipeline.marketo.soap.document import DEFAULT_MAX_BYTES, ResponseError, child_map, parse_document, text_of
+from pipeline.marketo.soap.fault import code_in_text, fault_error, parse_fault
+from pipeline.marketo.soap.namespace import MKTOWS, SOAP_ENV, XSI
+from pipeline.records import Attrib, LeadData, Operation, RecordOutcome, RecordStatus
 
 _ENVELOPE: Final = f"{{{SOAP_ENV}}}Envelope"
 _BODY: Final = f"{{{SOAP_ENV}}}Body"
@@ -19,22 +18,6 @@ _NIL: Final = f"{{{XSI}}}nil"
 _SUCCESS: Final = {op: f"{{{MKTOWS}}}success{op.value[0].upper()}{op.value[1:]}" for op in Operation}
 _LEAD_STATUSES: Final = frozenset({RecordStatus.CREATED, RecordStatus.UPDATED, RecordStatus.FAILED})
 _STATUS_BY_TEXT: Final = {status.value: status for status in RecordStatus}
-
-LeadData = dict[str, object]
-
-
-@quick
-@dataclass(frozen=True, slots=True)
-class RecordOutcome:
-    """What Marketo says it did with one record of a call."""
-
-    status: RecordStatus
-    lead_id: int | None = None
-    mobject_id: int | None = None
-    external_key: Attrib | None = None
-    error: str | None = None
-    error_code: str | None = None
-    lead: LeadData | None = None
 
 
 def _required(parent: etree._Element, children: dict[str, etree._Element], tag: str) -> str:

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from pipeline.marketo.envelope import (
+from pipeline.marketo.soap.envelope import (
     SoapRequest,
     UnencodableRecordError,
     build_envelope,
@@ -16,8 +16,8 @@ from pipeline.marketo.envelope import (
     sync_mobjects_request,
     sync_multiple_leads_request,
 )
-from pipeline.marketo.schema import envelope_schema
-from pipeline.marketo.signing import AuthHeader, Credentials, verify_signature
+from pipeline.marketo.soap.schema import envelope_schema
+from pipeline.marketo.soap.signing import AuthHeader, Credentials, verify_signature
 from pipeline.records import (
     Association,
     Attrib,
@@ -28,7 +28,7 @@ from pipeline.records import (
     SyncOperation,
     TypeAttrib,
 )
-from tests.unit.marketo._xml import body_of, canonical
+from tests.unit.marketo.soap._xml import body_of, canonical
 
 DOC_USER = "demo17_1_809934544BFABAE58E5D27"
 CREDENTIALS = Credentials("user_1", "secret")

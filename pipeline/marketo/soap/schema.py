@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Final
 
 from lxml import etree
 
-from pipeline.marketo.namespace import MKTOWS, SOAP_ENV, XS
+from pipeline.marketo.soap.namespace import MKTOWS, SOAP_ENV, XS
 
 if TYPE_CHECKING:
     from lxml.etree._docloader import _InputDocument
@@ -57,7 +57,7 @@ _ENVELOPE_XSD: Final = f"""<xs:schema xmlns:xs="{XS}" xmlns:env="{SOAP_ENV}"
 
 def wsdl_bytes() -> bytes:
     """The WSDL as Marketo published it (API 2_2; the sync types are unchanged up to 2_7)."""
-    return resources.files("pipeline.marketo").joinpath("wsdl/mktows.wsdl").read_bytes()
+    return resources.files("pipeline.marketo.soap").joinpath("wsdl/mktows.wsdl").read_bytes()
 
 
 def _types_schema() -> etree._Element:

@@ -10,6 +10,7 @@ from typing import Final
 from lxml import etree
 
 from pipeline.errors import PermanentError, RetryableError
+from pipeline.marketo.day import seconds_to_next_day
 
 
 class FaultKind(enum.StrEnum):
@@ -127,6 +128,16 @@ class AccessFaultError(RetryableError):
         self.code = fault.code
 
 
+class QuotaFaultError(AccessFaultError):
+    """20015: the day's calls are spent; sending pauses until Marketo's day turns (midnight America/Chicago)."""
+
+    reason = "quota"
+
+    def __init__(self, fault: Fault) -> None:
+        super().__init__(fault)
+        self.retry_after_s = seconds_to_next_day()
+
+
 class RejectedFaultError(PermanentError):
     """Marketo rejected the whole call; some record in it is at fault."""
 
@@ -138,13 +149,14 @@ class RejectedFaultError(PermanentError):
 
 MarketoFaultError = TransientFaultError | AccessFaultError | RejectedFaultError
 EXPIRED_CODE: Final = "20016"
+QUOTA_CODE: Final = "20015"
 
 
 def fault_error(fault: Fault) -> MarketoFaultError:
     """The pipeline error that carries `fault` with its policy."""
     match fault.kind:
         case FaultKind.ACCESS:
-            return AccessFaultError(fault)
+            return QuotaFaultError(fault) if fault.code == QUOTA_CODE else AccessFaultError(fault)
         case FaultKind.REJECTED:
             return RejectedFaultError(fault)
         case FaultKind.TRANSIENT:

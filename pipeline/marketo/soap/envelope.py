@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Final
 
 from pipeline.errors import PermanentError
-from pipeline.marketo.namespace import MKTOWS, SOAP_ENV
-from pipeline.marketo.signing import AuthHeader, Credentials, sign_request
+from pipeline.marketo.soap.namespace import MKTOWS, SOAP_ENV
+from pipeline.marketo.soap.signing import AuthHeader, Credentials, sign_request
 from pipeline.records import Association, Attrib, Lead, MObject, Operation, SyncOperation, TypeAttrib
 from pipeline.xmltext import UnencodableTextError, escape_text, needs_escaping
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pipeline.marketo.document import ResponseError
-from pipeline.marketo.fault import AccessFaultError, RejectedFaultError
-from pipeline.marketo.response import parse_reply
-from pipeline.marketo.schema import envelope_schema
+from pipeline.marketo.soap.document import ResponseError
+from pipeline.marketo.soap.fault import AccessFaultError, RejectedFaultError
+from pipeline.marketo.soap.response import parse_reply
+from pipeline.marketo.soap.schema import envelope_schema
 from pipeline.records import Operation
 from pipeline.sim.soap import parse_request
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "marketo"
+FIXTURES = Path(__file__).parents[3] / "fixtures" / "marketo"
 SMS, SL, SMO = Operation.SYNC_MULTIPLE_LEADS, Operation.SYNC_LEAD, Operation.SYNC_MOBJECTS
 
 REQUESTS = {

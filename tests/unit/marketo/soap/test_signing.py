@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.marketo.signing import (
+from pipeline.marketo.soap.signing import (
     AuthHeader,
     Credentials,
     compute_signature,

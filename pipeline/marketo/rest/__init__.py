@@ -1,0 +1,1 @@
+"""Marketo's REST API: Sync Leads / Opportunities / Roles, programs, requests, replies, error codes (orjson)."""
