@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -52,9 +53,11 @@ def service_env(settings: Settings) -> dict[str, str]:
     for section, values in settings.model_dump(mode="python").items():
         for key, value in values.items():
             text = value.get_secret_value() if isinstance(value, SecretStr) else value
-            env[f"PIPELINE_{section.upper()}__{key.upper()}"] = (
-                str(text).lower() if isinstance(text, bool) else str(text)
-            )
+            name = f"PIPELINE_{section.upper()}__{key.upper()}"
+            if isinstance(text, dict | list):
+                env[name] = json.dumps(text)
+            else:
+                env[name] = str(text).lower() if isinstance(text, bool) else str(text)
     return env
 
 

@@ -18,8 +18,22 @@ from pipeline.marketo.soap.envelope import SoapRequest, build_envelope
 from pipeline.marketo.soap.namespace import CONTENT_TYPE, soap_action
 from pipeline.marketo.soap.schema import WSDL_VERSION
 from pipeline.marketo.soap.signing import Credentials
+from pipeline.sim.catalog import FSP_FIELD
+from pipeline.sim.settings import SimSettings
 
 EXECUTABLE = str(Path(sys.executable).with_name("marketo-pipeline"))
+
+
+def rest_marketo_settings(base_url: str) -> dict[str, Any]:
+    """The `marketo` settings that point the service's REST transport at the simulator at `base_url`."""
+    defaults = SimSettings()
+    return {
+        "api": "rest",
+        "rest_endpoint": base_url,
+        "client_id": defaults.client_id,
+        "client_secret": defaults.client_secret,
+        "fsp_field": FSP_FIELD,
+    }
 
 
 class SimClient:

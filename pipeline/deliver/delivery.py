@@ -194,6 +194,7 @@ class BatchDelivery:
         self._metrics = metrics
         self._clock = clock or ClockCheck()
         self._abandon = abandon
+        self._prelude_lock = asyncio.Lock()
         self._call_faults: tuple[str | None, int] = (None, 0)  # the code of the last whole-call faults, and how many
 
     async def deliver(self, batch: Batch) -> list[RecordResult]:
@@ -240,14 +241,17 @@ class BatchDelivery:
 
     async def _prelude(self, route: Route, records: list[Record], attempts: int) -> list[RecordResult] | None:
         """The call the transport needs before these records (REST: field names); their failures if it fails."""
-        prelude = self._transport.prelude(records) if records else None
-        if prelude is None:
+        if not records or self._transport.prelude(records) is None:
             return None
-        try:
-            await self._send(prelude, [])
-        except (RetriesExhaustedError, BatchRejectedError) as exc:
-            log.warning("prelude_failed", operation=prelude.operation.value, error=str(exc))
-            return _failed_all(records, exc, attempts + exc.attempts, route)
+        async with self._prelude_lock:  # one flight: the workers that need it too wait for it, then need it no more
+            prelude = self._transport.prelude(records)
+            if prelude is None:
+                return None
+            try:
+                await self._send(prelude, [])
+            except (RetriesExhaustedError, BatchRejectedError) as exc:
+                log.warning("prelude_failed", operation=prelude.operation.value, error=str(exc))
+                return _failed_all(records, exc, attempts + exc.attempts, route)
         return None
 
     def _encode(

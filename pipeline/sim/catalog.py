@@ -79,10 +79,11 @@ LOOKUP_FIELDS: Final = frozenset({"id", "email", FSP_FIELD})
 
 
 @cache
-def catalog() -> tuple[CatalogField, ...]:
-    """Every lead field of the simulated instance."""
+def catalog(custom: tuple[str, ...] = ()) -> tuple[CatalogField, ...]:
+    """Every lead field of the simulated instance, with the `custom` string fields an operator added."""
+    added = tuple((name, name, name, "string") for name in custom)
     fields = []
-    for number, (rest, soap, display, data_type) in enumerate((*_STANDARD, *_CUSTOM), start=1):
+    for number, (rest, soap, display, data_type) in enumerate((*_STANDARD, *_CUSTOM, *added), start=1):
         length = 255 if data_type in {"string", "email", "phone", "url"} else None
         fields.append(
             CatalogField(
@@ -100,15 +101,15 @@ def catalog() -> tuple[CatalogField, ...]:
 
 
 @cache
-def visible(lead_fields: tuple[str, ...] | None) -> tuple[CatalogField, ...]:
-    """The fields the instance has: all of them, or those `lead_fields` (SOAP names) allows, with Id and Email."""
+def visible(lead_fields: tuple[str, ...] | None, custom: tuple[str, ...] = ()) -> tuple[CatalogField, ...]:
+    """The fields the instance has: all, or those `lead_fields` (SOAP names) allows with Id, Email and `custom`."""
     if lead_fields is None:
-        return catalog()
-    allowed = {*lead_fields, "Id", "Email", FSP_FIELD}
-    return tuple(f for f in catalog() if f.soap is None or f.soap in allowed)
+        return catalog(custom)
+    allowed = {*lead_fields, *custom, "Id", "Email", FSP_FIELD}
+    return tuple(f for f in catalog(custom) if f.soap is None or f.soap in allowed)
 
 
 @cache
-def by_rest(lead_fields: tuple[str, ...] | None) -> dict[str, CatalogField]:
+def by_rest(lead_fields: tuple[str, ...] | None, custom: tuple[str, ...] = ()) -> dict[str, CatalogField]:
     """The fields the instance has, by REST name."""
-    return {f.rest: f for f in visible(lead_fields)}
+    return {f.rest: f for f in visible(lead_fields, custom)}

@@ -72,6 +72,7 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
     for field in LIMIT_FIELDS:
         sim.add_argument(_flag(field), type=_positive, help="limit (default: off)")
     sim.add_argument("--lead-fields", help="comma-separated known lead fields; others fault with 20105")
+    sim.add_argument("--custom-fields", help="comma-separated custom lead fields to add (one name over SOAP and REST)")
     for field in DURATION_FIELDS:
         sim.add_argument(_flag(field), type=float, help=_DURATION_HELP[field])
     sim.add_argument("--fault", type=_fault, action="append", default=[], metavar="kind=K,rate=R[,code=C]")
@@ -96,8 +97,9 @@ def simulator_settings(
     for field in (*LIMIT_FIELDS, *DURATION_FIELDS):
         if getattr(args, field) is not None:
             patch[field] = getattr(args, field)
-    if args.lead_fields:
-        patch["lead_fields"] = [name.strip() for name in args.lead_fields.split(",") if name.strip()]
+    for flag in ("lead_fields", "custom_fields"):
+        if getattr(args, flag):
+            patch[flag] = [name.strip() for name in getattr(args, flag).split(",") if name.strip()]
     if args.fault:
         patch["faults"] = args.fault
     if args.workspace:

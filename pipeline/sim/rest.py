@@ -235,4 +235,5 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
 
 
 def _describe(sim: Simulator, _call: RestCall) -> tuple[list[Any], int, tuple[str, ...]]:
-    return [field.describe() for field in visible(sim.settings.lead_fields)], 0, ()
+    fields = visible(sim.settings.lead_fields, sim.settings.custom_fields)
+    return [field.describe() for field in fields], 0, ()

@@ -63,7 +63,7 @@ def _partition(sim: Simulator, name: object) -> str | None:
 
 def _values(sim: Simulator, record: dict[str, Any]) -> dict[str, str]:
     """The record's fields under their SOAP names (the store's), text as SOAP carries it; null clears (empty)."""
-    fields = by_rest(sim.settings.lead_fields)
+    fields = by_rest(sim.settings.lead_fields, sim.settings.custom_fields)
     values: dict[str, str] = {}
     for name, value in record.items():
         known = fields.get(name)
@@ -132,7 +132,7 @@ def sync_leads(sim: Simulator, call: RestCall) -> Result:
     lookup = payload.get("lookupField", "email")
     if action not in ACTIONS:
         raise RestCallError("1003", f"Invalid data: action {action!r}")
-    if not isinstance(lookup, str) or lookup not in by_rest(sim.settings.lead_fields):
+    if not isinstance(lookup, str) or lookup not in by_rest(sim.settings.lead_fields, sim.settings.custom_fields):
         raise RestCallError("1006", f"Field '{lookup}' not found")
     if lookup not in LOOKUP_FIELDS:
         raise RestCallError("1011", f"Field '{lookup}' not supported")
@@ -174,7 +174,7 @@ def _typed(data_type: str, value: str) -> object:
 
 def lead_json(sim: Simulator, lead: StoredLead, fields: list[str]) -> dict[str, Any]:
     """A lead as Get Leads returns it: the asked fields that have a value."""
-    catalog = by_rest(sim.settings.lead_fields)
+    catalog = by_rest(sim.settings.lead_fields, sim.settings.custom_fields)
     out: dict[str, Any] = {"id": lead.id}
     for name in fields:
         if name == "email":

@@ -67,6 +67,7 @@ class SimSettings:
     max_leads_per_call: int | None = None
     max_mobjects_per_call: int | None = None
     lead_fields: tuple[str, ...] | None = None
+    custom_fields: tuple[str, ...] = ()  # custom string lead fields, one name over SOAP and REST (Describe lists them)
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
     faults: tuple[FaultSpec, ...] = ()
@@ -81,6 +82,7 @@ class SimSettings:
         shown = asdict(self)
         del shown["secret_key"], shown["client_secret"]
         shown["faults"] = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.faults]
+        shown["custom_fields"] = list(shown["custom_fields"])
         for key in ("lead_fields", "programs"):
             if shown[key] is not None:
                 shown[key] = list(shown[key])
@@ -218,6 +220,7 @@ _PARSERS: Final[dict[str, Any]] = {
     "rest_max_body_bytes": lambda name, value: _limit(name, value) or 1024 * 1024,
     "program_tags": lambda _name, value: _program_tags(value),
     "lead_fields": _names,
+    "custom_fields": lambda name, value: _names(name, value) or (),
     "faults": _faults,
     "workspaces": lambda _name, value: _workspaces(value),
     "programs": lambda _name, value: _programs(value),

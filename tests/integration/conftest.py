@@ -10,7 +10,7 @@ import pytest
 
 from devkit.kafka import Topics, create_topics, local_broker
 from devkit.service import service_settings
-from devkit.simulator import SimClient
+from devkit.simulator import SimClient, rest_marketo_settings
 from pipeline.config import Settings
 from pipeline.marketo.soap.signing import Credentials
 from pipeline.sim.server import Simulator, SimulatorServer
@@ -21,7 +21,9 @@ CREDENTIALS = Credentials("it_user", "it-secret")
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimClient]:
-    settings = SimSettings(user_id=CREDENTIALS.user_id, secret_key=CREDENTIALS.secret_key)
+    # The test instance has one custom field, Seq, that the failure suite's events carry (over REST a field must
+    # exist to be written; over SOAP the simulator takes any name unless told otherwise).
+    settings = SimSettings(user_id=CREDENTIALS.user_id, secret_key=CREDENTIALS.secret_key, custom_fields=("Seq",))
     async with (
         SimulatorServer(Simulator(settings, seed=7)) as server,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
@@ -42,10 +44,16 @@ async def topics(kafka_bootstrap: str) -> Topics:
     return names
 
 
-def pipeline_settings(bootstrap: str, topics: Topics, sim: SimClient, **sections: dict[str, Any]) -> Settings:
-    """Settings for a test: its own topics and group, the simulator, short windows and backoffs."""
+APIS = pytest.mark.parametrize("api", ["soap", "rest"])
+
+
+def pipeline_settings(
+    bootstrap: str, topics: Topics, sim: SimClient, api: str = "soap", **sections: dict[str, Any]
+) -> Settings:
+    """Settings for a test: its own topics and group, the simulator over `api`, short windows and backoffs."""
+    marketo = {"timeout_s": 5.0, **(rest_marketo_settings(sim.base_url) if api == "rest" else {})}
     base: dict[str, dict[str, Any]] = {
-        "marketo": {"timeout_s": 5.0},
+        "marketo": marketo,
         "dedupe": {"window_ms": 200},
         "batch": {"max_wait_ms": 200},
         "deliver": {"backoff_base_ms": 20, "backoff_max_ms": 300, "access_retry_s": 0.5, "max_attempts": 10},

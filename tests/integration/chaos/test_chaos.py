@@ -27,7 +27,7 @@ from devkit.simulator import SimClient
 from pipeline.contract import DlqHeader
 from pipeline.marketo.soap.schema import WSDL_VERSION
 from tests.hostile import hostile_event
-from tests.integration.conftest import pipeline_settings
+from tests.integration.conftest import APIS, pipeline_settings
 from tests.integration.helpers import events
 
 pytestmark = pytest.mark.integration
@@ -113,8 +113,9 @@ async def answered(bootstrap: str, topics: Topics) -> int:
     return len((await read_results(bootstrap, topics)).answered)
 
 
+@APIS
 async def test_the_service_killed_five_times_loses_nothing(
-    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
     await sim.configure(latency_ms=100)
     bodies = load(size(4_000, 100_000))
@@ -122,6 +123,7 @@ async def test_the_service_killed_five_times_loses_nothing(
         kafka_bootstrap,
         topics,
         sim,
+        api,
         batch={"max_leads": 100},
         ingest={"max_pending_events": 1000, "max_poll_records": 200},
     )
@@ -153,7 +155,7 @@ async def test_the_service_killed_five_times_loses_nothing(
     finally:
         for process in processes:
             process.stop()
-    tally = await account("sigkill x5", kafka_bootstrap, topics, bodies)
+    tally = await account(f"sigkill x5 ({api})", kafka_bootstrap, topics, bodies)
     assert tally.lost == 0
     assert tally.dead_lettered == 0
     await order_kept(sim, bodies)
@@ -165,10 +167,16 @@ GRADUAL = {"max_pending_events": 300, "max_poll_records": 100}
 
 
 async def _run_to_the_end(
-    bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, bodies: list[dict[str, Any]], **sections: Any
+    bootstrap: str,
+    topics: Topics,
+    sim: SimClient,
+    tmp_path: Path,
+    bodies: list[dict[str, Any]],
+    api: str = "soap",
+    **sections: Any,
 ) -> None:
     sections = {"ingest": GRADUAL, **sections}
-    process = ServiceProcess(pipeline_settings(bootstrap, topics, sim, **sections), tmp_path, "service")
+    process = ServiceProcess(pipeline_settings(bootstrap, topics, sim, api, **sections), tmp_path, "service")
     process.start()
     try:
         await publish(bootstrap, topics.input, events(bodies))
@@ -185,12 +193,22 @@ async def _run_to_the_end(
         process.stop()
 
 
+# Marketo's transient faults of each API: SOAP's fault codes, and REST's error codes (602: the token expired,
+# renewed and the call retried without counting as an attempt).
+TRANSIENT_CODES = {
+    "soap": ("20011", "20016", "20023", "20024"),
+    "rest": ("601", "602", "604", "606", "608", "611", "615"),
+}
+
+
+@APIS
 async def test_transient_faults_of_every_kind_lose_nothing(
-    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
     kinds = [{"kind": k, "rate": 0.025} for k in ("http_500", "http_503", "timeout", "reset")]
-    kinds += [{"kind": "fault", "code": c, "rate": 0.025} for c in ("20011", "20016", "20023", "20024")]
-    await sim.configure(faults=kinds, timeout_hold_s=30)
+    kinds += [{"kind": "fault", "code": c, "rate": 0.025} for c in TRANSIENT_CODES[api]]
+    # REST tokens that live two seconds: they expire for real, under load, again and again.
+    await sim.configure(faults=kinds, timeout_hold_s=30, **({"token_ttl_s": 2} if api == "rest" else {}))
     bodies = load(size(3_000, 20_000))
     await _run_to_the_end(
         kafka_bootstrap,
@@ -198,12 +216,17 @@ async def test_transient_faults_of_every_kind_lose_nothing(
         sim,
         tmp_path,
         bodies,
+        api,
         marketo={"timeout_s": 1.0},
         batch={"max_leads": 50},
         deliver={"max_attempts": 15},
     )
-    tally = await account("20% transient faults", kafka_bootstrap, topics, bodies)
-    assert (await sim.admin("stats"))["faults_injected"] > 0
+    tally = await account(f"transient faults ({api})", kafka_bootstrap, topics, bodies)
+    stats = await sim.admin("stats")
+    assert stats["faults_injected"] > 0
+    if api == "rest":
+        print(f"chaos tokens: {stats['tokens_issued']} issued, refused {stats['rejected']}")
+        assert stats["tokens_issued"] > 1
     assert tally.lost == 0
     assert tally.dead_lettered == 0
     await order_kept(sim, bodies)
@@ -228,22 +251,24 @@ async def test_a_poison_attribute_in_every_fiftieth_lead_fails_only_those(
     assert tally.dead_lettered == len(poisoned)
 
 
+@APIS
 async def test_hostile_marketo_replies_are_retried_without_a_crash(
-    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
     await sim.configure(faults=[{"kind": k, "rate": 0.05} for k in ("xxe", "entities", "truncated", "wrong_count")])
     bodies = load(size(2_000, 20_000))
     await _run_to_the_end(
-        kafka_bootstrap, topics, sim, tmp_path, bodies, batch={"max_leads": 50}, deliver={"max_attempts": 15}
+        kafka_bootstrap, topics, sim, tmp_path, bodies, api, batch={"max_leads": 50}, deliver={"max_attempts": 15}
     )
-    tally = await account("hostile replies", kafka_bootstrap, topics, bodies)
+    tally = await account(f"hostile replies ({api})", kafka_bootstrap, topics, bodies)
     assert (await sim.admin("stats"))["faults_injected"] > 0
     assert tally.lost == 0
     assert tally.dead_lettered == 0
     await order_kept(sim, bodies)
 
 
-async def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(sim: SimClient, tmp_path: Path) -> None:
+@APIS
+async def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(sim: SimClient, tmp_path: Path, api: str) -> None:
     broker = Broker(tmp_path / "broker")
     broker.start()
     processes: list[ServiceProcess] = []
@@ -253,7 +278,7 @@ async def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(sim: SimCl
         await sim.configure(latency_ms=100)
         bodies = load(size(3_000, 20_000))
         settings = pipeline_settings(
-            broker.bootstrap, topics, sim, batch={"max_leads": 100}, ingest={"max_pending_events": 1000}
+            broker.bootstrap, topics, sim, api, batch={"max_leads": 100}, ingest={"max_pending_events": 1000}
         )
         await publish(broker.bootstrap, topics.input, events(bodies))
         processes.append(ServiceProcess(settings, tmp_path, "service-0"))
@@ -275,7 +300,7 @@ async def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(sim: SimCl
             return await answered(broker.bootstrap, topics) >= len(bodies)
 
         await wait_for(all_answered, timeout_s=600, interval_s=1.0, what="every event answered after the restart")
-        tally = await account("broker restart", broker.bootstrap, topics, bodies)
+        tally = await account(f"broker restart ({api})", broker.bootstrap, topics, bodies)
     finally:
         for process in processes:
             process.stop()
@@ -342,16 +367,18 @@ async def test_hostile_events_of_every_shape_mixed_into_a_valid_load_leave_order
     await order_kept(sim, good)
 
 
+@APIS
 async def test_replies_in_small_segments_are_read_whole_and_every_lead_ends_at_its_last_event(
-    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
     bodies = load(size(3_000, 20_000))
     host, port = sim.base_url.removeprefix("http://").split(":")
     async with SegmentingProxy(host, int(port), segment=256, gap_s=0.0005) as proxy:
         endpoint = f"{proxy.base_url}/soap/mktows/{WSDL_VERSION}"
-        await _run_to_the_end(kafka_bootstrap, topics, sim, tmp_path, bodies, marketo={"endpoint": endpoint})
+        marketo = {"endpoint": endpoint, "rest_endpoint": proxy.base_url} if api == "rest" else {"endpoint": endpoint}
+        await _run_to_the_end(kafka_bootstrap, topics, sim, tmp_path, bodies, api, marketo=marketo)
         segments = proxy.segments
-    tally = await account("replies in small segments", kafka_bootstrap, topics, bodies)
+    tally = await account(f"replies in small segments ({api})", kafka_bootstrap, topics, bodies)
     attempts = {r["attempts"] for r in (await read_all(kafka_bootstrap, topics.results)).values}
     print(f"chaos segments: {segments} reply segments; attempts per result {sorted(attempts)}")
     assert segments > len(bodies) // 100
@@ -361,13 +388,14 @@ async def test_replies_in_small_segments_are_read_whole_and_every_lead_ends_at_i
     await order_kept(sim, bodies)
 
 
+@APIS
 async def test_a_rebalance_under_a_backlog_leaves_every_lead_at_its_last_event(
-    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
+    kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
     await sim.configure(latency_ms=150)
     bodies = load(size(6_000, 100_000), events_per_lead=30)
     settings = pipeline_settings(
-        kafka_bootstrap, topics, sim, batch={"max_leads": 100}, deliver={"max_concurrency": 4},
+        kafka_bootstrap, topics, sim, api, batch={"max_leads": 100}, deliver={"max_concurrency": 4},
         ingest={"max_pending_events": 1500, "max_poll_records": 300},
     )  # fmt: skip
     await publish(kafka_bootstrap, topics.input, events(bodies))
@@ -391,7 +419,7 @@ async def test_a_rebalance_under_a_backlog_leaves_every_lead_at_its_last_event(
     finally:
         for instance in instances:
             instance.stop()
-    tally = await account("rebalances under a backlog", kafka_bootstrap, topics, bodies)
+    tally = await account(f"rebalances under a backlog ({api})", kafka_bootstrap, topics, bodies)
     assert tally.lost == 0
     assert tally.dead_lettered == 0
     await order_kept(sim, bodies)
