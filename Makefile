@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SIM_PORT ?= 8089
+API ?= soap
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
 
@@ -12,7 +13,7 @@ export KAFKA_PORT
 
 help:
 	@echo "make test      lint, type check, unit and integration tests (sets up .venv)"
-	@echo "make run       broker, simulator, service and a demo load of 10,000 events (Ctrl-C stops)"
+	@echo "make run       broker, simulator, service and a demo load of 10,000 events (Ctrl-C stops); API=rest for REST"
 	@echo "make simulate  the Marketo simulator on 127.0.0.1:$(SIM_PORT)"
 	@echo "make bench     the benchmarks; writes bench/results/latest.json and latest.png"
 	@echo "make chaos     the failure suite at full scale"
@@ -60,7 +61,7 @@ simulate: $(STAMP)
 # limits, the service, and a demo load of 10,000 events with a summary; Ctrl-C stops (the broker stays up).
 run: $(STAMP)
 	deploy/kafka/kafka.sh up
-	$(BIN)/marketo-pipeline demo --bootstrap 127.0.0.1:$(KAFKA_PORT) --sim-port $(SIM_PORT)
+	$(BIN)/marketo-pipeline demo --bootstrap 127.0.0.1:$(KAFKA_PORT) --sim-port $(SIM_PORT) --api $(API)
 
 kafka-jars: $(KAFKA_JARS)
 

@@ -136,7 +136,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     tune_gc()
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    return await demo(settings, count=args.count, sim_port=args.sim_port, stop=stop)
+    return await demo(settings, count=args.count, sim_port=args.sim_port, stop=stop, api=args.api)
 
 
 Verbs: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # noqa: SLF001 - argparse names no public type
@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo_verb = _verb(verbs, "demo", _demo, "the simulator, the service and a demo load, with a summary")
     demo_verb.add_argument("--count", type=_positive, default=10_000)
     demo_verb.add_argument("--sim-port", type=int, default=8089)
+    demo_verb.add_argument(
+        "--api", choices=("soap", "rest"), default="soap", help="the Marketo API the service speaks to the simulator"
+    )
     topics = _verb(verbs, "topics", _topics, "create the input, results and dead-letter topics")
     topics.add_argument("--partitions", type=_positive, default=6)
     return parser

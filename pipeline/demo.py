@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, Final
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -21,8 +22,12 @@ from pipeline.ops.produce import produce
 from pipeline.ops.synthetic import SyntheticLoad
 from pipeline.ops.topics import create_topics
 from pipeline.ops.watch import ResultsWatcher, Tally
+from pipeline.sim.catalog import FSP_FIELD
 from pipeline.sim.server import Simulator, SimulatorServer
 from pipeline.sim.settings import MARKETO_LIMITS, SimSettings, apply_patch
+
+
+LIMIT_CODES: Final = ("20023", "20024", "606", "615")  # calls per 20 s and concurrency, over SOAP and REST
 
 
 def _summary(tally: Tally, stats: dict[str, Any], elapsed: float, count: int) -> Table:
@@ -35,13 +40,16 @@ def _summary(tally: Tally, stats: dict[str, Any], elapsed: float, count: int) ->
         table.add_row(f"dead letters {reason}", f"{number:,}")
     calls, records, rejected = stats["calls"], stats["records"], stats["rejected"]
     for operation, number in sorted(calls.items()):
-        table.add_row(f"calls {operation}", f"{number:,}")
-    if calls.get("syncMultipleLeads"):
-        table.add_row(
-            "leads per syncMultipleLeads call", f"{records['syncMultipleLeads'] / calls['syncMultipleLeads']:.1f}"
-        )
+        if number:
+            table.add_row(f"calls {operation}", f"{number:,}")
+    for bulk in ("syncMultipleLeads", "syncLeads"):
+        if calls.get(bulk):
+            table.add_row(f"leads per {bulk} call", f"{records[bulk] / calls[bulk]:.1f}")
     table.add_row("Marketo calls in all / events", f"{sum(calls.values()):,} / {count:,}")
-    table.add_row("limit faults (20023, 20024)", f"{rejected.get('20023', 0) + rejected.get('20024', 0)}")
+    if stats.get("tokens_issued"):
+        table.add_row("REST access tokens issued", f"{stats['tokens_issued']:,}")
+    limits = sum(rejected.get(code, 0) for code in LIMIT_CODES)
+    table.add_row(f"limit faults ({', '.join(LIMIT_CODES)})", f"{limits}")
     return table
 
 
@@ -66,19 +74,38 @@ async def _watch_load(
         console.print(_summary(watcher.tally, sim.simulator.stats_json(), elapsed, count))
 
 
+def _marketo(settings: Settings, sim: SimulatorServer, api: str) -> Settings:
+    """`settings` pointed at the simulator, over `api`."""
+    update: dict[str, Any] = {"endpoint": sim.endpoint, "api": api}
+    if api == "rest":
+        defaults = sim.simulator.settings
+        update |= {
+            "rest_endpoint": sim.base_url,
+            "client_id": defaults.client_id,
+            "client_secret": SecretStr(defaults.client_secret),
+            "fsp_field": FSP_FIELD,
+        }
+    return settings.model_copy(update={"marketo": settings.marketo.model_copy(update=update)})
+
+
 async def demo(
-    settings: Settings, *, count: int, sim_port: int, stop: asyncio.Event, console: Console | None = None
+    settings: Settings,
+    *,
+    count: int,
+    sim_port: int,
+    stop: asyncio.Event,
+    api: str = "soap",
+    console: Console | None = None,
 ) -> int:
-    """Run the whole local stack on the broker named by `settings` and show what a load becomes."""
+    """Run the whole local stack on the broker named by `settings` and show what a load becomes over `api`."""
     console = console or Console(stderr=True)
     sim_settings = apply_patch(
         SimSettings(user_id=settings.marketo.user_id, secret_key=settings.marketo.secret_key.get_secret_value()),
         MARKETO_LIMITS,
     )
     async with SimulatorServer(Simulator(sim_settings), port=sim_port) as sim:
-        settings = settings.model_copy(
-            update={"marketo": settings.marketo.model_copy(update={"endpoint": sim.endpoint})}
-        )
+        settings = _marketo(settings, sim, api)
+        console.print(f"demo over Marketo's {api.upper()} API (the simulator at {sim.base_url})")
         await create_topics(settings, partitions=6, console=console)
         service = Service(settings, ops_host="127.0.0.1")
         service_stop = asyncio.Event()

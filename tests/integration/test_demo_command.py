@@ -16,8 +16,9 @@ from devkit.kafka import Topics, free_port
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("api", ["soap", "rest"])
 async def test_demo_answers_every_event_prints_a_summary_and_stops_on_ctrl_c(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, api: str
 ) -> None:
     names = Topics.unique()
     env = {
@@ -39,6 +40,8 @@ async def test_demo_answers_every_event_prints_a_summary_and_stops_on_ctrl_c(
         kafka_bootstrap,
         "--sim-port",
         str(free_port()),
+        "--api",
+        api,
     ]
     stderr = tmp_path / "stderr.txt"
     with stderr.open("wb") as err:
@@ -58,7 +61,8 @@ async def test_demo_answers_every_event_prints_a_summary_and_stops_on_ctrl_c(
     text = stderr.read_text(errors="replace")
     assert code == 0, text
     assert "2000/2000" in text
-    assert "leads per syncMultipleLeads call" in text
-    assert "limit faults (20023, 20024)" in text
+    assert f"demo over Marketo's {api.upper()} API" in text
+    assert f"leads per {'syncLeads' if api == 'rest' else 'syncMultipleLeads'} call" in text
+    assert "limit faults (20023, 20024, 606, 615)" in text
     assert "results CREATED" in text
     assert "stopped." in text
