@@ -26,7 +26,6 @@ from pipeline.sim.catalog import FSP_FIELD
 from pipeline.sim.server import Simulator, SimulatorServer
 from pipeline.sim.settings import MARKETO_LIMITS, SimSettings, apply_patch
 
-
 LIMIT_CODES: Final = ("20023", "20024", "606", "615")  # calls per 20 s and concurrency, over SOAP and REST
 
 
