@@ -29,8 +29,14 @@ GOALS = {
     ("saturation", "limit_faults"): ("<=", 0),
     ("memory", "peak_rss_mb"): ("<=", 256.0),
     ("memory_large", "peak_rss_mb"): ("<=", 256.0),
+    ("rest.throughput", "ratio"): (">=", 0.5),
+    ("rest.throughput", "failed_records"): ("<=", 0),
+    ("rest.efficiency", "leads_per_call_avg"): (">=", 299.0),
+    ("rest.saturation", "ratio"): (">=", 0.98),
+    ("rest.saturation", "limit_faults"): ("<=", 0),
 }
 SECTIONS = ("envelope", "simulator", "throughput", "efficiency", "saturation", "latency", "memory", "memory_large")
+REST_SECTIONS = ("envelope", "throughput", "efficiency", "saturation")
 
 
 def _machine() -> dict[str, Any]:
@@ -46,11 +52,16 @@ def _pipeline(results: dict[str, Any], console: Console) -> None:
     from bench import pipeline  # noqa: PLC0415 - the broker is only needed from here on
     from devkit.kafka import local_broker  # noqa: PLC0415
 
+    rest = results["rest"]
     with local_broker() as bootstrap:
         with console.status("throughput: 200,000 events, pipeline and passthrough"):
             results.update(asyncio.run(pipeline.throughput(bootstrap)))
+        with console.status("REST throughput: 200,000 events, pipeline and passthrough, tokens of 5 s"):
+            rest.update(asyncio.run(pipeline.throughput(bootstrap, api="rest")))
         with console.status("saturation: 100,000 events against 100 calls / 20 s, 10 concurrent, 300 ms"):
             results["saturation"] = asyncio.run(pipeline.saturation(bootstrap))
+        with console.status("REST saturation: 100,000 events against 100 calls / 20 s, 10 concurrent, 300 ms"):
+            rest["saturation"] = asyncio.run(pipeline.saturation(bootstrap, api="rest"))
         with console.status("latency: 1,000 events/s for 60 s"):
             results["latency"] = asyncio.run(pipeline.latency(bootstrap))
         with console.status("memory: a 1,000,000-event backlog"):
@@ -62,8 +73,10 @@ def _pipeline(results: dict[str, Any], console: Console) -> None:
             asyncio.run(pipeline.throughput(bootstrap, profile=raw))
             PROFILE.write_text(profile.summarize(raw, rate=PROFILE_RATE))
             raw.unlink()
-    efficiency = results["efficiency"]
-    efficiency["calls_within_bound"] = efficiency["calls"] <= efficiency["distinct_leads"] / 300 + pipeline.PARTITIONS
+    for efficiency, describe in ((results["efficiency"], 0), (rest["efficiency"], 1)):  # REST: one Describe Lead
+        bound = efficiency["distinct_leads"] / 300 + pipeline.PARTITIONS + describe
+        efficiency["calls_within_bound"] = efficiency["calls"] <= bound
+    rest["throughput"]["token_renewed"] = rest["throughput"]["tokens_issued"] > 1
     results["latency"]["within_bound"] = results["latency"]["p99_s"] <= results["latency"]["bound_s"]
 
 
@@ -72,8 +85,10 @@ def _table(results: dict[str, Any]) -> tuple[Table, bool]:
     for column in ("figure", "value", "goal", "met"):
         table.add_column(column)
     failed = False
-    for section in SECTIONS:
-        for key, value in results.get(section, {}).items():
+    sections = [(s, results.get(s, {})) for s in SECTIONS]
+    sections += [(f"rest.{s}", results.get("rest", {}).get(s, {})) for s in REST_SECTIONS]
+    for section, figures_of in sections:
+        for key, value in figures_of.items():
             if isinstance(value, dict | list):
                 continue
             goal = GOALS.get((section, key))
@@ -94,6 +109,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     with console.status("envelope: build and parse"):
         results["envelope"] = envelope.measure()
+        results["rest"] = {"envelope": envelope.measure_rest(results["envelope"])}
     with console.status("simulator: 300-lead syncMultipleLeads calls for 10 s"):
         results["simulator"] = simulator.measure()
     if "--envelope-only" not in sys.argv:

@@ -2,6 +2,8 @@
 
 Each is measured against zeep, the SOAP client a user would pick, doing the same from the WSDL in the same run:
 the goals are the ratios (zeep's time over ours), which hold from one machine to another where times do not.
+The REST figures build the same 300 leads into a Sync Leads request (names mapped through Describe Lead's
+answer) and read a 300-record reply, beside the SOAP envelope and reply measured in the same run.
 """
 
 from __future__ import annotations
@@ -13,15 +15,21 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from lxml import etree
 from zeep import Client
 
-import pipeline.marketo
+import pipeline.marketo.soap
+from pipeline.marketo.rest.fields import FieldMap, parse_describe
+from pipeline.marketo.rest.reply import read_sync
+from pipeline.marketo.rest.request import build_request
+from pipeline.marketo.rest.route import RestRouting, rest_router
 from pipeline.marketo.soap.envelope import build_envelope, sync_multiple_leads_request
 from pipeline.marketo.soap.namespace import MKTOWS, SOAP_ENV
 from pipeline.marketo.soap.response import parse_reply
 from pipeline.marketo.soap.signing import Credentials, sign_request
-from pipeline.records import Lead, Operation
+from pipeline.records import EventKind, Lead, Operation, Record, RestOperation
+from pipeline.sim.catalog import FSP_FIELD, catalog
 from pipeline.sim.soap import render_sync_multiple_leads
 
 CREDENTIALS = Credentials("bench_user", "bench-secret")
@@ -74,7 +82,7 @@ class Zeep:
     """zeep generated from Marketo's WSDL: the same request built, the same reply parsed, without a network."""
 
     def __init__(self) -> None:
-        self.client = Client(str(Path(pipeline.marketo.__file__).with_name("wsdl") / "mktows.wsdl"))
+        self.client = Client(str(Path(pipeline.marketo.soap.__file__).with_name("wsdl") / "mktows.wsdl"))
         self._binding: Any = self.client.service._binding  # noqa: SLF001 - zeep's public path ends in a transport
         self._operation = self._binding.get("syncMultipleLeads")
 
@@ -131,4 +139,38 @@ def measure(repeat: int = 300) -> dict[str, float]:
         "parse_vs_zeep": round(zeep_parse_ms / parse_ms, 1),
         "naive_lxml_build_300x10_ms": round(_median_ms(lambda: _naive_lxml(leads), repeat), 3),
         "envelope_bytes": len(build()),
+    }
+
+
+def _records(leads: list[Lead]) -> list[Record]:
+    return [Record(f"email:{lead.email}", EventKind.LEAD, (), frozenset(), lead=lead) for lead in leads]
+
+
+def measure_rest(soap: dict[str, float], repeat: int = 300) -> dict[str, Any]:
+    """The 300 leads as a REST Sync Leads request and a 300-record reply read, against `soap` (this run's)."""
+    leads = sample_leads()
+    fields = FieldMap()
+    fields.learn(parse_describe([f.describe() for f in catalog()]))
+    routing = RestRouting(fsp_field=FSP_FIELD)
+    records = _records(leads)
+    route = rest_router(routing)(records[0])
+    reply = orjson.dumps(
+        {"requestId": "1#1", "success": True, "result": [{"id": n + 1, "status": "created"} for n in range(300)]}
+    )
+
+    def build() -> bytes:
+        return build_request(route, records, fields, routing).request.body  # type: ignore[union-attr]
+
+    def parse() -> object:
+        return read_sync(reply, expected=300, operation=RestOperation.SYNC_LEADS, action=route.params[0])
+
+    build_ms, parse_ms = _median_ms(build, repeat), _median_ms(parse, repeat)
+    return {
+        "build_300_ms": round(build_ms, 3),
+        "parse_300_ms": round(parse_ms, 3),
+        "soap_build_300x10_ms": soap["build_300x10_ms"],
+        "soap_parse_300_ms": soap["parse_300_ms"],
+        "build_faster_than_soap": build_ms < soap["build_300x10_ms"],
+        "parse_faster_than_soap": parse_ms < soap["parse_300_ms"],
+        "request_bytes": len(build()),
     }

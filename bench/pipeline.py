@@ -15,8 +15,9 @@ from rich.console import Console
 
 from bench.envelope import CREDENTIALS
 from devkit.kafka import Topics, create_topics, last_written, retry_kafka, wait_all_committed
+from devkit.results import read_results
 from devkit.service import ServiceProcess, service_settings
-from devkit.simulator import SimulatorProcess
+from devkit.simulator import SimulatorProcess, rest_marketo_settings
 from pipeline.config import Settings
 from pipeline.ops.produce import produce
 from pipeline.ops.synthetic import SyntheticLoad
@@ -38,10 +39,14 @@ def start_service(
     topics: Topics,
     simulator: SimulatorProcess,
     *,
+    api: str = "soap",
     profile: Path | None = None,
     **sections: dict[str, Any],
 ) -> ServiceProcess:
-    """`marketo-pipeline run` in its own process, on `topics` against `simulator`, quiet but for warnings."""
+    """`marketo-pipeline run` in its own process, on `topics` against `simulator` over `api`, quiet but for
+    warnings."""
+    if api == "rest":
+        sections["marketo"] = {**rest_marketo_settings(simulator.base_url), **sections.get("marketo", {})}
     settings = service_settings(bootstrap, topics, simulator.endpoint, CREDENTIALS, **sections)
     return ServiceProcess(settings, profile=profile, log_level="warning").start()
 
@@ -75,7 +80,14 @@ async def passthrough(bootstrap: str, source: str, target: str, count: int) -> f
         await consumer.stop()
 
 
-async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None = None) -> dict[str, dict[str, Any]]:
+# Over REST the throughput run's tokens live 5 s: each is renewed while the run goes on, and no record may fail.
+REST_TOKEN_TTL_S = 5
+BULK_CALL = {"soap": "syncMultipleLeads", "rest": "syncLeads"}
+
+
+async def throughput(
+    bootstrap: str, events: int = 200_000, profile: Path | None = None, api: str = "soap"
+) -> dict[str, dict[str, Any]]:
     """The service against a zero-latency, unlimited simulator, and a passthrough of the same events, in one run."""
     topics = Topics.unique()
     await create_topics(bootstrap, topics, partitions=PARTITIONS)
@@ -84,11 +96,11 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
     copy = Topics.unique()
     await create_topics(bootstrap, copy, partitions=PARTITIONS)
     passthrough_s = await passthrough(bootstrap, topics.input, copy.input, events)
-    simulator = SimulatorProcess(CREDENTIALS)
+    simulator = SimulatorProcess(CREDENTIALS, *(("--token-ttl-s", str(REST_TOKEN_TTL_S)) if api == "rest" else ()))
     await simulator.admin("stats")
     try:
         # The simulator enforces no limits here, so neither does the service: this measures the pipeline.
-        service = start_service(bootstrap, topics, simulator, profile=profile, deliver=UNLIMITED)
+        service = start_service(bootstrap, topics, simulator, api=api, profile=profile, deliver=UNLIMITED)
         await wait_all_committed(bootstrap, topics.group, topics.input, timeout_s=900)
         pipeline_s = await last_written(bootstrap, [topics.results, topics.dlq]) - service.started_wall
         peak = service.finish()
@@ -96,8 +108,10 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
         simulator_cpu = simulator.cpu_s()
     finally:
         simulator.stop()
-    calls = stats["calls"]["syncMultipleLeads"]
+    bulk = BULK_CALL[api]
+    calls = stats["calls"][bulk]
     valid = events - kinds["invalid"]
+    tally = await read_results(bootstrap, topics)  # after the clock stopped
     return {
         "throughput": {
             "events": events,
@@ -109,11 +123,13 @@ async def throughput(bootstrap: str, events: int = 200_000, profile: Path | None
             "pipeline_peak_rss_mb": peak,
             "pipeline_cpu_s": service.cpu,
             "simulator_cpu_s": simulator_cpu,
+            "failed_records": tally.statuses["FAILED"],
+            "tokens_issued": stats["tokens_issued"],
         },
         "efficiency": {
             "distinct_leads": stats["leads"],
             "calls": sum(stats["calls"].values()),
-            "leads_per_call_avg": round(stats["records"]["syncMultipleLeads"] / calls, 1) if calls else 0,
+            "leads_per_call_avg": round(stats["records"][bulk] / calls, 1) if calls else 0,
             "naive_calls": valid,
             "calls_bound": stats["leads"] // 300 + PARTITIONS,
         },
@@ -129,7 +145,10 @@ def full_windows(starts: list[float], window_s: float = 20.0) -> list[int]:
     return [sum(1 for t in starts if first + n * window_s <= t < first + (n + 1) * window_s) for n in range(windows)]
 
 
-async def saturation(bootstrap: str, events: int = 100_000) -> dict[str, Any]:
+LIMIT_CODES = {"soap": ("20023", "20024"), "rest": ("606", "615")}
+
+
+async def saturation(bootstrap: str, events: int = 100_000, api: str = "soap") -> dict[str, Any]:
     """A backlog against Marketo's limits (100 calls / 20 s, 10 concurrent, 300 ms a call): how close to the limit."""
     topics = Topics.unique()
     await create_topics(bootstrap, topics, partitions=PARTITIONS)
@@ -141,7 +160,7 @@ async def saturation(bootstrap: str, events: int = 100_000) -> dict[str, Any]:
     await simulator.admin("stats")
     try:
         async with ResultsWatcher(bootstrap, topics.results, topics.dlq) as watcher:
-            service = start_service(bootstrap, topics, simulator)
+            service = start_service(bootstrap, topics, simulator, api=api)
             await watcher.wait(events, timeout_s=900)
             service.finish()
         stats = await simulator.admin("stats")
@@ -154,8 +173,8 @@ async def saturation(bootstrap: str, events: int = 100_000) -> dict[str, Any]:
         "allowed_calls_per_20s": 100,
         "achieved_calls_per_20s": round(achieved, 2),
         "ratio": round(achieved / 100, 3),
-        "limit_faults": stats["rejected"]["20023"] + stats["rejected"]["20024"],
-        "rejected": {code: stats["rejected"][code] for code in ("20023", "20024")},
+        "limit_faults": sum(stats["rejected"][code] for code in LIMIT_CODES[api]),
+        "rejected": {code: stats["rejected"][code] for code in LIMIT_CODES[api]},
         "full_windows": windows,
         "peak_concurrency": stats["peak_concurrency"],
         "calls": sum(stats["calls"].values()),

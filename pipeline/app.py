@@ -336,9 +336,16 @@ class Service:
     # --- the flow on the clock ---------------------------------------------------------------
 
     def _held(self) -> bool:
-        """Reading is paused by backpressure: partial batches may wait for the events behind the pause."""
+        """Whether partial batches may wait for the events that will fill them.
+
+        They may while reading is paused by backpressure, or while a backlog of a full batch or more waits in the
+        input (the first read after a pause finds the window empty, which alone would send every partial batch).
+        """
         wiring = self._wiring
-        return wiring is not None and wiring.source.paused
+        if wiring is None:
+            return False
+        source = wiring.source
+        return source.paused or source.behind >= self.settings.batch.max_leads
 
     def _release(self, now: float) -> None:
         self.flow.release(now, held=self._held())

@@ -75,7 +75,7 @@ class Flow:
             self._admit(record, now)
 
     def release(self, now: float, *, held: bool = False) -> None:
-        """Move on what is due at `now`; `held` says reading is paused with a backlog behind (backpressure)."""
+        """Move on what is due at `now`; `held`: events to fill partial batches are behind (paused, or a backlog)."""
         if self.draining:
             self.flush(now)
             return

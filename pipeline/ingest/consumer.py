@@ -77,6 +77,7 @@ class EventSource:
         )
         self._started = False
         self.paused = False
+        self._next: dict[Any, int] = {}  # partition -> the offset after the last message poll handed over
 
     async def __aenter__(self) -> Self:
         try:
@@ -102,7 +103,21 @@ class EventSource:
     async def poll(self, timeout_ms: int) -> list[RawMessage]:
         """The next messages of every owned partition, in offset order per partition."""
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_poll_records)
+        for tp, records in batches.items():
+            if records:
+                self._next[tp] = records[-1].offset + 1
         return [raw_message(tp, record) for tp, records in batches.items() for record in records]
+
+    @property
+    def behind(self) -> int:
+        """Messages in the owned partitions past what poll has handed over, as of the last fetch (0 if unknown)."""
+        total = 0
+        for tp in self._consumer.assignment():
+            handed = self._next.get(tp)
+            highwater = self._consumer.highwater(tp)
+            if handed is not None and highwater is not None:
+                total += max(int(highwater) - handed, 0)
+        return total
 
     def pause(self) -> None:
         """Stop fetching (backpressure): owned partitions stay owned, nothing more is read."""

@@ -5,7 +5,7 @@ The mapping comes from Marketo itself: Describe Lead gives each field's `rest.na
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pipeline.errors import PipelineError
@@ -43,6 +43,11 @@ class FieldMap:
                 self._rest_by_soap[known.soap] = known.rest
                 self._rest_by_folded.setdefault(known.soap.casefold(), known.rest)
         self.learned = True
+
+    @property
+    def by_soap(self) -> Mapping[str, str]:
+        """REST names by SOAP name, as Marketo listed them (the common case of `rest_name`, read without a call)."""
+        return self._rest_by_soap
 
     def rest_name(self, name: str) -> str | None:
         """The REST name of an attribute: mapped from its SOAP name, or as it is when it is a REST name already."""

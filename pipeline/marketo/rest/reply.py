@@ -21,6 +21,7 @@ _UNCHANGED: Final = RecordOutcome(RecordStatus.UPDATED)
 # An object skipped because INSERT found it, or UPDATE did not: SOAP says SKIPPED for these, not FAILED.
 _SKIPPED_BY_ACTION: Final = {"createOnly": frozenset({"1005", "1017"}), "updateOnly": frozenset({"1004", "1013"})}
 MAX_REASON_CHARS: Final = 1000
+_SHOWN_CHARS: Final = 80
 
 
 class RestReplyError(PipelineError):
@@ -50,12 +51,17 @@ def read_envelope(data: bytes) -> dict[str, Any]:
 def first_error(errors: object) -> tuple[str, str]:
     """The code and message of the first entry of an `errors` array (a code is a quoted integer)."""
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        code, message = errors[0].get("code"), errors[0].get("message")
-        code_text = str(code) if isinstance(code, str | int) and not isinstance(code, bool) else "unknown"
-        text = message if isinstance(message, str) else ERROR_TEXT.get(code_text, "error")
-        return code_text, text[:MAX_REASON_CHARS]
+        return _error_of(errors[0])
     msg = "reply says success: false without errors"
     raise RestReplyError(msg)
+
+
+def _error_of(entry: dict[str, Any]) -> tuple[str, str]:
+    """The code and message of one `errors` or `reasons` entry; anything but text or a number is no code."""
+    code, message = entry.get("code"), entry.get("message")
+    code_text = str(code) if isinstance(code, str | int) and not isinstance(code, bool) else "unknown"
+    text = message if isinstance(message, str) else ERROR_TEXT.get(code_text, "error")
+    return code_text, text[:MAX_REASON_CHARS]
 
 
 def _result(envelope: dict[str, Any], expected: int) -> list[Any]:
@@ -76,7 +82,8 @@ def _reasons(item: dict[str, Any]) -> tuple[str | None, str]:
     if not isinstance(reasons, list) or not reasons:
         return None, "skipped without a reason"
     code, _ = first_error(reasons)
-    messages = [f"{r.get('code')}: {r.get('message')}" for r in reasons if isinstance(r, dict)]
+    # Only text goes into the message: a reply may nest a value deeper than repr() can go.
+    messages = [": ".join(_error_of(r)) for r in reasons if isinstance(r, dict)]
     return code, "; ".join(messages)[:MAX_REASON_CHARS]
 
 
@@ -88,13 +95,17 @@ def _outcome(item: object, skipped_as: frozenset[str]) -> RecordOutcome:
     if not isinstance(item, dict):
         msg = "a result is not an object"
         raise RestReplyError(msg)
-    status = _STATUSES.get(item.get("status"))  # type: ignore[arg-type]
+    given = item.get("status")
+    if given is not None and not isinstance(given, str):  # a list or an object cannot even be looked up
+        msg = "a result's status is not text"
+        raise RestReplyError(msg)
+    status = _STATUSES.get(given) if given is not None else None
     guid = item.get("marketoGUID")
     guid = guid if isinstance(guid, str) and guid else None
     if status is not None:
         return RecordOutcome(status, _int_or_none(item.get("id")), guid=guid)
-    if item.get("status") not in {"skipped", None}:
-        msg = f"unknown status {item.get('status')!r}"
+    if given not in {"skipped", None}:
+        msg = f"unknown status {given[:_SHOWN_CHARS]!r}"
         raise RestReplyError(msg)
     code, message = _reasons(item)
     final = RecordStatus.SKIPPED if code in skipped_as else RecordStatus.FAILED
@@ -115,8 +126,25 @@ def _in_order(result: list[Any]) -> list[Any]:
 def read_sync(data: bytes, *, expected: int, operation: RestOperation, action: str) -> list[RecordOutcome]:
     """One outcome per record of a Sync Leads, Opportunities or Roles call, in request order."""
     result = _in_order(_result(read_envelope(data), expected))
+    clean = _all_done(result)
+    if clean is not None:
+        return clean
     skipped_as = frozenset() if operation is RestOperation.SYNC_LEADS else _SKIPPED_BY_ACTION.get(action, frozenset())
     return [_outcome(item, skipped_as) for item in result]
+
+
+def _all_done(result: list[Any]) -> list[RecordOutcome] | None:
+    """The common reply in one pass: each record created or updated, with its id and nothing else; else None."""
+    outcomes = []
+    statuses = _STATUSES
+    for item in result:
+        if type(item) is not dict or len(item) != 2:  # noqa: PLR2004 - {"id", "status"}
+            return None
+        status, lead_id = statuses.get(item.get("status")), item.get("id")  # type: ignore[arg-type]
+        if status is None or type(lead_id) is not int or lead_id <= 0:
+            return None
+        outcomes.append(RecordOutcome(status, lead_id))
+    return outcomes
 
 
 def read_done(data: bytes, *, expected: int) -> list[RecordOutcome]:
@@ -134,7 +162,13 @@ def _text(value: object) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:  # nested deeper than a JSON writer goes
+        msg = f"a returned field cannot be shown: {exc}"
+        raise RestReplyError(msg) from exc
 
 
 def lead_data(item: dict[str, Any], fields: FieldMap, fsp_field: str | None) -> LeadData:
@@ -159,7 +193,7 @@ def read_leads(data: bytes, lead_ids: Sequence[int], fields: FieldMap, fsp_field
     if not isinstance(result, list):
         msg = "reply has no result array"
         raise RestReplyError(msg)
-    found = {item.get("id"): item for item in result if isinstance(item, dict)}
+    found = {item["id"]: item for item in result if isinstance(item, dict) and _int_or_none(item.get("id"))}
     return [
         _UNCHANGED
         if (item := found.get(lead_id)) is None

@@ -102,14 +102,18 @@ def lead_input(lead: Lead, lookup: str, fields: FieldMap, fsp_field: str | None)
         out[fsp_field] = lead.foreign_sys_person_id
     if lead.email is not None:
         out["email"] = lead.email
+    by_soap = fields.by_soap
     for name, value in lead.attributes:
-        rest = fields.rest_name(name)
+        rest = by_soap.get(name) or fields.rest_name(name)
         if rest is None:
             raise _RefusedError(f"Field '{name}' not found", "1006", invalid=False)
         if rest == "id":
             msg = "Id is the lead's key, not a field to set"
             raise _RefusedError(msg)
-        _put(out, rest, value or None)  # SOAP clears a field with an empty value, REST with null
+        if rest in out:
+            _put(out, rest, value or None)
+        else:
+            out[rest] = value or None  # SOAP clears a field with an empty value, REST with null
     return out
 
 
