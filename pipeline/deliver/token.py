@@ -57,6 +57,7 @@ class TokenSource:
         self._token: str | None = None
         self._use_until = 0.0
         self._refusals = 0
+        self._refusal_counted = False  # the current token's refusal is counted already
         self.fetched = 0  # tokens fetched since the start: what `make bench` reports as renewals
 
     async def token(self) -> str:
@@ -83,6 +84,7 @@ class TokenSource:
                 continue
             self._token = token
             self._use_until = asked + lifetime - renew_margin_s(lifetime)
+            self._refusal_counted = False
             self.fetched += 1
             if self._on_fetch is not None:
                 self._on_fetch()
@@ -90,9 +92,15 @@ class TokenSource:
             return token
 
     def refused(self, token: str) -> None:
-        """Marketo answered 601 or 602 to a call made with `token`: the next call gets a new one."""
-        if token == self._token:
-            self._use_until = 0.0
+        """Marketo answered 601 or 602 to a call made with `token`: the next call gets a new one.
+
+        A token handed out is counted refused once, however many calls in flight carried it; a refusal of an older
+        token changes nothing (its successor is fetched already).
+        """
+        if token != self._token or self._refusal_counted:
+            return
+        self._refusal_counted = True
+        self._use_until = 0.0
         self._refusals += 1
 
     def accepted(self) -> None:

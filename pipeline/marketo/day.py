@@ -20,4 +20,5 @@ def seconds_to_next_day(now: datetime | None = None) -> float:
     moment = (datetime.now(UTC) if now is None else now).astimezone(MARKETO_TZ)
     tomorrow = (moment + timedelta(days=1)).date()
     midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=MARKETO_TZ)
-    return max((midnight - moment).total_seconds(), 0.0)
+    # Aware datetimes of one zone subtract by wall clock: compare instants, so 23- and 25-hour days count right.
+    return max(midnight.timestamp() - moment.timestamp(), 0.0)

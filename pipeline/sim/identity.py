@@ -2,7 +2,8 @@
 
 As Marketo's (authentication.md): a token lives `token_ttl_s` (an hour by default); asked again while the token
 lives, the service hands back the same token with its remaining lifespan. A token's end is computed with the
-current `token_ttl_s`, so lowering it expires live tokens at once: that is how tests force 602.
+current `token_ttl_s`, so lowering it expires live tokens at once: that is how tests force 602. A token seen expired
+(or replaced by a new one) stays expired when `token_ttl_s` is raised again, as Marketo's never come back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import Final
 
 REMEMBERED_TOKENS: Final = 1_000  # expired tokens are told from unknown ones (602 versus 601) this far back
+_ENDED: Final = float("-inf")  # the issue time of a token known to be expired: no lifetime brings it back
 
 
 class TokenIssuer:
@@ -33,6 +35,7 @@ class TokenIssuer:
             left = self._issued[current] + ttl_s - now
             if left > 0:
                 return current, int(left)
+            self._issued[current] = _ENDED
         token = f"{secrets.token_hex(16)}:sim"
         self._issued[token] = now
         while len(self._issued) > REMEMBERED_TOKENS:
@@ -48,7 +51,10 @@ class TokenIssuer:
         issued = self._issued.get(token)
         if issued is None:
             return "601"
-        return None if self._clock() < issued + ttl_s else "602"
+        if self._clock() < issued + ttl_s:
+            return None
+        self._issued[token] = _ENDED
+        return "602"
 
     def reset(self) -> None:
         """Forget every token."""

@@ -7,6 +7,7 @@ UPSERT does both. An object is found by its id or by its external key. Each call
 from __future__ import annotations
 
 import copy
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -241,7 +242,7 @@ class MObjectStore:
         found = None if found_id is None else self._objects[("Opportunity", found_id)]
         _check_action(action, found is not None)
         if found is None:
-            if fields.get("name") in {None, ""}:
+            if not isinstance(fields.get("name"), str) or not fields["name"]:
                 raise RecordSkippedError("1003", "Invalid data: name must not be null")  # SIMULATOR'S CHOICE
             found = StoredMObject("Opportunity", self._next_id, ("externalOpportunityId", external))
             self._next_id += 1
@@ -260,7 +261,7 @@ class MObjectStore:
         """Sync Opportunity Roles, one record: keyed by (externalOpportunityId, leadId, role); both must exist."""
         fields = _rest_record(record, ROLE_FIELDS)
         external, lead_id, role = fields.get("externalOpportunityId"), fields.get("leadId"), fields.get("role")
-        if not isinstance(external, str) or not isinstance(lead_id, int) or not isinstance(role, str) or not role:
+        if not isinstance(external, str) or type(lead_id) is not int or not isinstance(role, str) or not role:
             raise RecordSkippedError("1003", "Invalid data: externalOpportunityId, leadId and role are required")
         opportunity = self._by_value.get(("Opportunity", external))
         if opportunity is None:
@@ -374,7 +375,9 @@ def _number(text: str) -> int | float:
         number = float(text)
     except ValueError:
         return 0
-    return int(number) if number.is_integer() else number
+    if not math.isfinite(number):
+        return 0
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 def _cost_entry(cost: object) -> dict[str, str]:

@@ -37,6 +37,12 @@ def skipped(exc: RecordSkippedError, **extra: Any) -> dict[str, Any]:  # noqa: A
     return {**extra, "status": "skipped", "reasons": [{"code": exc.code, "message": exc.message}]}
 
 
+def _shown(value: object) -> str:
+    """A value a client sent, as an error message may quote it: text in short, anything else by its type."""
+    # Never repr(): a list nested a thousand deep has none.
+    return value[:80] if isinstance(value, str) else f"<{type(value).__name__}>"
+
+
 def _input(payload: object, limit: int | None) -> list[Any]:
     if not isinstance(payload, dict):
         raise RestCallError("609", "Invalid JSON: the body is not an object")
@@ -57,7 +63,7 @@ def _partition(sim: Simulator, name: object) -> str | None:
         return None
     if not isinstance(name, str) or name not in set(sim.settings.workspaces.values()):
         # SIMULATOR'S CHOICE: a partition the API user cannot reach, or that does not exist, is 1008.
-        raise RestCallError("1008", f"Access denied to partition '{name}'")
+        raise RestCallError("1008", f"Access denied to partition '{_shown(name)}'")
     return name
 
 
@@ -130,10 +136,10 @@ def sync_leads(sim: Simulator, call: RestCall) -> Result:
     records = _input(payload, MAX_RECORDS if sim.settings.max_leads_per_call is not None else None)
     action = payload.get("action", "createOrUpdate")
     lookup = payload.get("lookupField", "email")
-    if action not in ACTIONS:
-        raise RestCallError("1003", f"Invalid data: action {action!r}")
+    if not isinstance(action, str) or action not in ACTIONS:  # a list or an object cannot even be looked up
+        raise RestCallError("1003", f"Invalid data: action '{_shown(action)}'")
     if not isinstance(lookup, str) or lookup not in by_rest(sim.settings.lead_fields, sim.settings.custom_fields):
-        raise RestCallError("1006", f"Field '{lookup}' not found")
+        raise RestCallError("1006", f"Field '{_shown(lookup)}' not found")
     if lookup not in LOOKUP_FIELDS:
         raise RestCallError("1011", f"Field '{lookup}' not supported")
     partition = _partition(sim, payload.get("partitionName")) if action in {"createOnly", "createOrUpdate"} else None
@@ -231,9 +237,9 @@ def _objects(sim: Simulator, call: RestCall) -> tuple[str, list[Any]]:
     records = _input(payload, MAX_RECORDS if sim.settings.max_mobjects_per_call is not None else None)
     action = payload.get("action", "createOrUpdate")
     dedupe = payload.get("dedupeBy", "dedupeFields")
-    if action not in OBJECT_ACTIONS:
-        raise RestCallError("1003", f"Invalid data: action {action!r}")
-    if dedupe not in {"dedupeFields", "idField"} or (dedupe == "idField" and action != "updateOnly"):
+    if not isinstance(action, str) or action not in OBJECT_ACTIONS:
+        raise RestCallError("1003", f"Invalid data: action '{_shown(action)}'")
+    if dedupe not in ("dedupeFields", "idField") or (dedupe == "idField" and action != "updateOnly"):
         raise RestCallError("1003", "Invalid data: dedupeBy idField is valid only with updateOnly")
     return action, records
 

@@ -114,7 +114,7 @@ def _outcome(item: object, skipped_as: frozenset[str]) -> RecordOutcome:
 
 def _in_order(result: list[Any]) -> list[Any]:
     """Opportunity replies number their records (`seq`): put them back in request order when they do."""
-    if result and all(isinstance(item, dict) and isinstance(item.get("seq"), int) for item in result):
+    if result and all(isinstance(item, dict) and type(item.get("seq")) is int for item in result):
         ordered = sorted(result, key=lambda item: item["seq"])
         if [item["seq"] for item in ordered] == list(range(len(ordered))):
             return ordered
@@ -140,8 +140,11 @@ def _all_done(result: list[Any]) -> list[RecordOutcome] | None:
     for item in result:
         if type(item) is not dict or len(item) != 2:  # noqa: PLR2004 - {"id", "status"}
             return None
-        status, lead_id = statuses.get(item.get("status")), item.get("id")  # type: ignore[arg-type]
-        if status is None or type(lead_id) is not int or lead_id <= 0:
+        given, lead_id = item.get("status"), item.get("id")
+        if type(given) is not str or type(lead_id) is not int or lead_id <= 0:  # a list cannot even be looked up
+            return None
+        status = statuses.get(given)
+        if status is None:
             return None
         outcomes.append(RecordOutcome(status, lead_id))
     return outcomes

@@ -7,6 +7,7 @@ alone with the reason, never the call.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -30,6 +31,8 @@ FORM: Final = "application/x-www-form-urlencoded"
 # Marketo refuses bodies over 1 MB with HTTP 413 (rest-api.md): a larger body is split before it is sent.
 MAX_BODY_BYTES: Final = 1_000_000
 LEAD_FIELDS_RETURNED: Final = ("id", "email")
+MAX_ID: Final = 2**31 - 1  # Marketo's ids are 32-bit integers
+MAX_EXACT: Final = 2**53  # the largest whole numbers a double holds exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +240,7 @@ def _lead_id(mobject: MObject) -> int:
         number = float(text) if text is not None else 0.0
     except ValueError:
         number = 0.0
-    if not number.is_integer() or number <= 0:
+    if not number.is_integer() or not 0 < number <= MAX_ID:
         msg = "a role needs its lead's Id (a Lead association or PersonId)"
         raise _RefusedError(msg)
     return int(number)
@@ -289,9 +292,12 @@ def _number(text: str, what: str) -> int | float:
     try:
         number = float(text)
     except ValueError:
+        number = math.nan
+    if not math.isfinite(number):  # JSON has no NaN nor infinity: it would go as null
         msg = f"{what} {text!r} is not a number"
-        raise _RefusedError(msg) from None
-    return int(number) if number.is_integer() else number
+        raise _RefusedError(msg)
+    # A whole number goes as an integer while JSON writers take it as one (and keep every digit of it).
+    return int(number) if number.is_integer() and abs(number) <= MAX_EXACT else number
 
 
 def _cost(values: dict[str, str]) -> dict[str, object]:

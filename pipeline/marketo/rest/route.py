@@ -1,9 +1,9 @@
 """Which REST call carries a record: one call holds one (action, lookupField, partitionName), as Sync Leads wants.
 
 Id -> `updateOnly` by `id`; ForeignSysPersonId -> `createOrUpdate` by `marketo.fsp_field`; Email -> `createOrUpdate`
-by `email` (`createDuplicate` when Marketo's dedupe is off). A workspace becomes `partitionName` through
-`marketo.partitions` (only `createOnly` and `createOrUpdate` take one). A record REST cannot carry still gets a route
-(its call refuses it alone, with the reason: see `request.refusal`).
+by `email` (`createDuplicate` when Marketo's dedupe is off, unless the lead goes to a workspace's partition). A
+workspace becomes `partitionName` through `marketo.partitions` (only `createOnly` and `createOrUpdate` take one). A
+record REST cannot carry still gets a route (its call refuses it alone, with the reason: see `request.refusal`).
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ def rest_router(routing: RestRouting) -> Callable[[Record], Route]:
             return shared(RestOperation.SYNC_LEADS, (UNSENDABLE, "", ""), 1)
         workspace = record.workspace
         partition = "" if workspace is None or action == UPDATE_ONLY else routing.partitions.get(workspace, "")
+        if partition and action == CREATE_DUPLICATE:
+            # partitionName goes only with createOnly and createOrUpdate (leads.md): a createDuplicate would land in
+            # the default partition. SOAP sends a lead with a workspace by syncLead, which dedupes by Email too.
+            action, lookup = CREATE_OR_UPDATE, "email"
         return shared(RestOperation.SYNC_LEADS, (action, lookup, partition), routing.max_leads)
 
     return route
