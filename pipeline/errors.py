@@ -41,6 +41,9 @@ class PermanentError(PipelineError):
     """
 
     splits: bool = True
+    # Whether the same refusal on batch after batch says Marketo refuses everything (then sending pauses), rather
+    # than something about these records or their call's parameters.
+    refuses_everything: bool = True
 
 
 class FatalError(PipelineError):

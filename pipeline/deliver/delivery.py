@@ -52,6 +52,7 @@ class DeliverPolicy:
 
 
 CALL_FAULTS_BEFORE_PAUSE: Final = 3  # batches in a row rejected as a whole, for one code, before sending pauses
+MAX_RENEWALS_PER_ATTEMPT: Final = 2  # token renewals a call may take for free before one counts as an attempt
 
 
 class CallAbandonedError(PipelineError):
@@ -251,7 +252,8 @@ class BatchDelivery:
                 await self._send(prelude, [])
             except (RetriesExhaustedError, BatchRejectedError) as exc:
                 log.warning("prelude_failed", operation=prelude.operation.value, error=str(exc))
-                return _failed_all(records, exc, attempts + exc.attempts, route)
+                if not self._transport.prelude_failed():
+                    return _failed_all(records, exc, attempts + exc.attempts, route)
         return None
 
     def _encode(
@@ -291,20 +293,28 @@ class BatchDelivery:
         ]
 
     async def _follow_one(self, follow: FollowUp, records: list[Record], settled: list[RecordOutcome | None]) -> None:
+        """One follow-up, for the records it serves that are not given up.
+
+        A record given up meanwhile (its partition revoked) gets no result; the follow-up goes again for the others.
+        """
         settle = self._transport.settle
-        group = [records[p] for p in follow.positions]
-        try:
-            extra, _ = await self._send(follow.request, group)
-        except CallAbandonedError:
+        while True:
             for position in follow.positions:
-                settled[position] = None
-            return
-        except (RetriesExhaustedError, BatchRejectedError) as exc:
-            log.warning("follow_up_failed", operation=follow.request.operation.value, error=str(exc))
-            for position in follow.positions:
-                if (outcome := settled[position]) is not None:
-                    settled[position] = settle(follow, outcome, None, exc)
-            return
+                if self._abandon(records[position]):
+                    settled[position] = None
+            live = [p for p in follow.positions if settled[p] is not None]
+            if not live:
+                return
+            try:
+                extra, _ = await self._send(follow.request, [records[p] for p in live])
+            except CallAbandonedError:
+                continue
+            except (RetriesExhaustedError, BatchRejectedError) as exc:
+                log.warning("follow_up_failed", operation=follow.request.operation.value, error=str(exc))
+                for position in live:
+                    settled[position] = settle(follow, settled[position], None, exc)  # type: ignore[arg-type]
+                return
+            break
         for position, answer in zip(follow.positions, extra, strict=True):
             if (outcome := settled[position]) is not None:
                 settled[position] = settle(follow, outcome, answer, None)
@@ -365,8 +375,10 @@ class BatchDelivery:
     def _rejected_as_a_call(self, route: Route, halves: list[_Rejected]) -> list[RecordResult]:
         """Every record of `halves` fails with the call's fault; the same fault on several batches pauses sending."""
         error = halves[0].error
-        self._call_faults = (error.code, self._call_faults[1] + 1 if self._call_faults[0] == error.code else 1)
         log.warning("marketo_rejects_the_call", operation=route.operation.value, code=error.code, error=error.message)
+        if not error.refuses_everything or route.max_records == 1:
+            return [r for h in halves for r in (*h.results, *_failed_all(h.records, h.error, h.attempts, route))]
+        self._call_faults = (error.code, self._call_faults[1] + 1 if self._call_faults[0] == error.code else 1)
         if self._call_faults[1] >= CALL_FAULTS_BEFORE_PAUSE:
             self._access.pause(f"Marketo rejects every call with {error.code or 'an error'} ({error.message})")
         results = [r for h in halves for r in h.results]
@@ -378,15 +390,17 @@ class BatchDelivery:
         Raises RetriesExhaustedError, BatchRejectedError, or CallAbandonedError when records of the call are given
         up before an attempt.
         """
-        attempts = 0
+        attempts = renewals = 0
         while True:
             attempts += 1
             try:
                 return await self._attempt(request, records, attempts), attempts
             except RetryableError as exc:
-                if not exc.counts_as_attempt:  # a renewed token: at once, and not an attempt
+                if not exc.counts_as_attempt and renewals < MAX_RENEWALS_PER_ATTEMPT:
+                    renewals += 1  # a renewed token: at once, and not an attempt (twice; then it counts as one)
                     attempts -= 1
                     continue
+                renewals = 0
                 if isinstance(exc, RequestExpiredError):
                     self._clock.expired(exc.clock_skew_s, operation=request.operation.value)
                 if attempts >= self._policy.max_attempts:

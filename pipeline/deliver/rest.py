@@ -19,7 +19,7 @@ from pipeline.deliver.token import TokenSource
 from pipeline.deliver.transport import FollowUp
 from pipeline.errors import PipelineError
 from pipeline.marketo.call import Encoded
-from pipeline.marketo.rest.codes import RestAccessError, TokenRefusedError
+from pipeline.marketo.rest.codes import RestAccessError, RestRejectedError, TokenRefusedError
 from pipeline.marketo.rest.fields import DescribeError, FieldMap, parse_describe
 from pipeline.marketo.rest.reply import RestReplyError, read_describe, read_done, read_leads, read_sync
 from pipeline.marketo.rest.request import (
@@ -34,7 +34,7 @@ from pipeline.marketo.rest.route import RestRouting
 from pipeline.records import Record, RecordOutcome, RecordStatus, RestOperation, Route
 
 DESCRIBE_EVERY_S: Final = 60.0  # a name Marketo does not know asks it again at most this often
-_ACCESS_STATUSES: Final = frozenset({401, 403})
+_ACCESS_STATUSES: Final = frozenset({401, 403, 404})  # 404: no REST API at this base URL: pause and say so
 _SYNCS: Final = frozenset(
     {RestOperation.SYNC_LEADS, RestOperation.SYNC_OPPORTUNITIES, RestOperation.SYNC_OPPORTUNITY_ROLES}
 )
@@ -81,6 +81,16 @@ class RestTransport:
             for name, _ in record.lead.attributes
         )
         return describe_request() if unknown else None
+
+    def prelude_failed(self) -> bool:
+        """A Describe Lead failed: whether records may go on with the names known (unless none is known yet).
+
+        An unknown name then fails its record alone, and Marketo is asked again no sooner than `DESCRIBE_EVERY_S`.
+        """
+        if not self.fields.learned:
+            return False
+        self._described_at = self._clock()
+        return True
 
     def encode(self, route: Route, records: Sequence[Record]) -> Encoded[RestRequest]:
         """The call for `records` along `route`, refusing alone what REST cannot carry."""
@@ -160,10 +170,14 @@ class RestTransport:
             raise TransportError("timeout", f"no reply within {self._timeout.total}s") from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
             raise TransportError("connection", f"{type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # a request aiohttp will not write (a header it refuses)
+            raise TransportError("bad_request", f"{type(exc).__name__}: {exc}", counted=False) from exc
 
     def _read(self, request: RestRequest, status: int, reply: bytes, expected: int) -> list[RecordOutcome]:
         if status == 413:  # noqa: PLR2004
             raise CallRejectedError("HTTP 413: the request body is over Marketo's 1 MB")
+        if status == 414:  # noqa: PLR2004  (a URI too long: a cookie or a query no retry can shorten)
+            raise RestRejectedError("414", "HTTP 414: the request URI is too long")
         if status in _ACCESS_STATUSES:
             raise RestAccessError(None, f"HTTP {status} from the Marketo REST endpoint")
         if status >= 500 or status == 429:  # noqa: PLR2004

@@ -67,6 +67,10 @@ class SoapTransport:
         """SOAP needs nothing before a call."""
         return None
 
+    def prelude_failed(self) -> bool:
+        """Never asked: SOAP has no prelude."""
+        return False
+
     def encode(self, route: Route, records: Sequence[Record]) -> Encoded[SoapRequest]:
         """The envelope body for `records`; a record XML cannot carry is refused alone, never the call."""
         operation = Operation(route.operation)

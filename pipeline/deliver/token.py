@@ -9,6 +9,7 @@ then fetched anew, so a renewal never spins.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Final
@@ -25,7 +26,11 @@ log = structlog.get_logger()
 NEARLY_EXPIRED_S: Final = 2.0  # a token handed back with this little left is waited out, not used
 MAX_REFUSALS: Final = 5  # fresh tokens refused in a row (601/602 with no call accepted between): access fault
 MAX_IDENTITY_BYTES: Final = 64 * 1024
-_CREDENTIAL_STATUSES: Final = frozenset({400, 401, 403})
+# 404: no identity service at this address (a mistyped rest_endpoint): as for wrong credentials, pause and say why.
+_CREDENTIAL_STATUSES: Final = frozenset({400, 401, 403, 404})
+# RFC 6750's b64token: what a Bearer header may carry (anything else would break the header, or smuggle another).
+_TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/:]+=*")
+MAX_WAITS: Final = 3  # a same token handed back nearly expired, waited out at most this often before giving up
 
 
 def renew_margin_s(lifetime_s: float) -> float:
@@ -76,7 +81,7 @@ class TokenSource:
             return await self._renew()
 
     async def _renew(self) -> str:
-        while True:
+        for _ in range(MAX_WAITS + 1):
             asked = self._clock()
             token, lifetime = await self._fetch()
             if token == self._token and lifetime <= NEARLY_EXPIRED_S:
@@ -90,6 +95,8 @@ class TokenSource:
                 self._on_fetch()
             log.info("rest_token_fetched", expires_in_s=lifetime)
             return token
+        msg = "the identity service keeps handing back a token about to expire"
+        raise TransportError("identity_bad_response", msg, counted=False)
 
     def refused(self, token: str) -> None:
         """Marketo answered 601 or 602 to a call made with `token`: the next call gets a new one.
@@ -129,12 +136,14 @@ def _read_token(status: int, body: bytes) -> tuple[str, float]:
         said = reply.get("error_description") if isinstance(reply, dict) else None
         detail = said if isinstance(said, str) else f"HTTP {status}"
         msg = f"the identity service refuses the client id and secret: {detail[:200]}"
+        if status == 404:  # noqa: PLR2004
+            msg = "no identity service at marketo.rest_endpoint + /identity (HTTP 404): is the base URL right?"
         raise RestAccessError(None, msg, counted=False)
     if status != 200 or not isinstance(reply, dict):  # noqa: PLR2004
         raise TransportError(f"identity_http_{status // 100}xx", f"identity service: HTTP {status}", counted=False)
     token, lifetime = reply.get("access_token"), reply.get("expires_in")
-    if not isinstance(token, str) or not token:
-        raise TransportError("identity_bad_response", "identity reply has no access_token", counted=False)
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise TransportError("identity_bad_response", "identity reply has no usable access_token", counted=False)
     if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime < 0:
         raise TransportError("identity_bad_response", "identity reply has no expires_in", counted=False)
     return token, float(lifetime)

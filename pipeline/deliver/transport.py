@@ -35,6 +35,10 @@ class Transport(Protocol[RequestT]):
         """A call to make before `records` can be encoded (REST: learn field names), or None."""
         ...
 
+    def prelude_failed(self) -> bool:
+        """The prelude failed for good: whether records may go on without it (REST: with the names known)."""
+        ...
+
     def encode(self, route: Route, records: Sequence[Record]) -> Encoded[RequestT]:
         """The call that carries `records` along `route`; what it cannot carry is refused record by record."""
         ...

@@ -57,7 +57,7 @@ class EventSource:
         max_poll_records: int,
     ) -> None:
         self._topic = topic
-        self._listener = _Listener(on_revoked, on_assigned)
+        self._listener = _Listener(self._forgetting(on_revoked), self._forgetting(on_assigned))
         self._max_poll_records = max_poll_records
         self._consumer: Any = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -78,6 +78,7 @@ class EventSource:
         self._started = False
         self.paused = False
         self._next: dict[Any, int] = {}  # partition -> the offset after the last message poll handed over
+        self._read_any = False  # whether the last poll handed over any message
 
     async def __aenter__(self) -> Self:
         try:
@@ -95,6 +96,15 @@ class EventSource:
             self._started = False
             await self._consumer.stop()
 
+    def _forgetting(self, callback: PartitionsCallback) -> PartitionsCallback:
+        """`callback`, after forgetting how far poll got: a partition's next ownership starts afresh."""
+
+        async def forget_then(partitions: list[PartitionId]) -> None:
+            self._next.clear()
+            await callback(partitions)
+
+        return forget_then
+
     @property
     def assignment(self) -> list[PartitionId]:
         """The partitions this instance owns now."""
@@ -103,6 +113,7 @@ class EventSource:
     async def poll(self, timeout_ms: int) -> list[RawMessage]:
         """The next messages of every owned partition, in offset order per partition."""
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_poll_records)
+        self._read_any = any(batches.values())
         for tp, records in batches.items():
             if records:
                 self._next[tp] = records[-1].offset + 1
@@ -110,7 +121,13 @@ class EventSource:
 
     @property
     def behind(self) -> int:
-        """Messages in the owned partitions past what poll has handed over, as of the last fetch (0 if unknown)."""
+        """Messages in the owned partitions past what poll has handed over, as of the last fetch (0 if unknown).
+
+        0 as well when the last poll found nothing: the log end may count what is never handed over (transaction
+        markers, aborted replays), and a poll that finds nothing is the sign that nothing is behind.
+        """
+        if not self._read_any:
+            return 0
         total = 0
         for tp in self._consumer.assignment():
             handed = self._next.get(tp)

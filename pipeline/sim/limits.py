@@ -23,18 +23,26 @@ class CallLimiter:
         self.in_flight = 0
         self.peak_concurrency = 0
 
-    def admit(self, settings: SimSettings, arrived: float | None = None) -> str | None:
+    def admit(self, settings: SimSettings, arrived: float | None = None, *, refusals_count: bool = False) -> str | None:
         """None when the call may proceed (and it now counts), else the fault code: 20024, 20023 or 20015.
 
         `arrived` is when the request reached the server (this limiter's clock): calls count from their arrival.
+        With `refusals_count` (REST: Adobe lists 606 and 615 among the codes that count), a call refused for
+        concurrency or rate still counts against the window and the quota.
         """
-        if settings.max_concurrency is not None and self.in_flight >= settings.max_concurrency:
-            return "20024"
         now = self._clock() if arrived is None else arrived
         while self._recent and self._recent[0] <= now - WINDOW_S:
             self._recent.popleft()
-        if settings.calls_per_20s is not None and len(self._recent) >= settings.calls_per_20s:
-            return "20023"
+        refusal = None
+        if settings.max_concurrency is not None and self.in_flight >= settings.max_concurrency:
+            refusal = "20024"
+        elif settings.calls_per_20s is not None and len(self._recent) >= settings.calls_per_20s:
+            refusal = "20023"
+        if refusal is not None:
+            if refusals_count:
+                self._recent.append(now)
+                self._quota_used += 1
+            return refusal
         today = marketo_day()  # Marketo's day turns at midnight America/Chicago
         if today != self._quota_day:
             self._quota_day, self._quota_used = today, 0

@@ -170,7 +170,9 @@ class RestFront:
         if len(body) > settings.rest_max_body_bytes:
             sim.stats.rejected["413"] += 1
             return web.Response(status=413, text="Request Entity Too Large")
-        refused = self._refusal(request, settings) or _REST_REFUSALS.get(sim.limiter.admit(settings, arrived) or "")
+        refused = self._refusal(request, settings) or _REST_REFUSALS.get(
+            sim.limiter.admit(settings, arrived, refusals_count=True) or ""
+        )
         if refused is not None:
             sim.stats.rejected[refused] += 1
             return error_reply(refused)

@@ -79,6 +79,10 @@ _REJECTED: Final = frozenset(
     {"414", "605", "609", "610", "612", "613", "616", "701", "702", "703", "704", "709", "710", "711", "712", "714"}
     | {"718", "719"}
 )
+# Refusals of the request itself that say nothing about its records: the same on every call (a wrong base URL,
+# a body Marketo cannot read). Others (702 no such program, 709 a tag value, 1008 a partition, 1003 ...) are about
+# what one call carries, and never pause the sending of the rest.
+_SYSTEMIC: Final = frozenset({"609", "610", "612"})
 # Adobe: "An API call that returns this response code is not counted against your daily quota, or your rate limit".
 NOT_COUNTED: Final = frozenset({"601", "602", "604", "605", "608", "611"})
 
@@ -152,6 +156,7 @@ class RestRejectedError(PermanentError):
         super().__init__(f"Marketo error {code}: {message}")
         self.code = code
         self.counted = code not in NOT_COUNTED
+        self.refuses_everything = code in _SYSTEMIC
 
 
 def response_error(code: str, message: str) -> RetryableError | PermanentError:
