@@ -38,13 +38,17 @@ def size(short: int, full: int) -> int:
     return full if FULL else short
 
 
-def load(count: int, *, poison_every: int | None = None, events_per_lead: int = 20) -> list[dict[str, Any]]:
+def load(
+    count: int, *, poison_every: int | None = None, events_per_lead: int = 20, follow_ups: bool = False
+) -> list[dict[str, Any]]:
     """Leads with many events each, spread over the whole run, every event carrying its sequence number.
 
     Each event updates a lead drawn at random (seeded), so a lead's events cross kills, restarts and rebalances;
     the final state shows whether each lead ended at its last event. A fifth of the leads carry a foreign id
     beside their Email (always both: one key, one partition). With `poison_every`, every lead has one event, and
-    that one carries an attribute Marketo does not know.
+    that one carries an attribute Marketo does not know. With `follow_ups` (REST), one event in ten carries the
+    lead's Munchkin cookie (an Associate Lead after the sync; the event is keyed by the cookie, so ordering rests on
+    the links between a lead's values) and one in ten asks the lead back (a Get Leads after the sync).
     """
     rng = random.Random(count)
     leads = max(count // events_per_lead, 1)
@@ -60,7 +64,12 @@ def load(count: int, *, poison_every: int | None = None, events_per_lead: int = 
         if lead % 5 == 0:
             fields |= {"ForeignSysPersonId": f"F-{lead}", "ForeignSysType": "SFDC"}
             key = f"fsp:SFDC:F-{lead}"
-        bodies.append({"_key": key, "event_id": f"evt-{n}", "lead": fields})
+        body: dict[str, Any] = {"_key": key, "event_id": f"evt-{n}", "lead": fields}
+        if follow_ups and n % 10 == 3:
+            fields["MarketoCookie"] = f"id:561-HYG-937&token:_mch-example.com-{lead}"
+        if follow_ups and n % 10 == 7:
+            body["return_lead"] = True
+        bodies.append(body)
     return bodies
 
 
@@ -118,7 +127,7 @@ async def test_the_service_killed_five_times_loses_nothing(
     kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
     await sim.configure(latency_ms=100)
-    bodies = load(size(4_000, 100_000))
+    bodies = load(size(4_000, 100_000), follow_ups=api == "rest")
     settings = pipeline_settings(
         kafka_bootstrap,
         topics,
@@ -393,7 +402,7 @@ async def test_a_rebalance_under_a_backlog_leaves_every_lead_at_its_last_event(
     kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
     await sim.configure(latency_ms=150)
-    bodies = load(size(6_000, 100_000), events_per_lead=30)
+    bodies = load(size(6_000, 100_000), events_per_lead=30, follow_ups=api == "rest")
     settings = pipeline_settings(
         kafka_bootstrap, topics, sim, api, batch={"max_leads": 100}, deliver={"max_concurrency": 4},
         ingest={"max_pending_events": 1500, "max_poll_records": 300},
