@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import trustme
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from cryptography.hazmat.primitives import serialization
 
 from pipeline.ingest.admin import topic_partitions
 from pipeline.ingest.tail import TopicTail
@@ -35,17 +37,70 @@ def free_port() -> int:
         return port
 
 
-class Broker:
-    """A broker of its own on free ports, which a test may stop and start again (its data stays)."""
+@dataclass(frozen=True, slots=True)
+class SecureListener:
+    """A broker's TLS + SCRAM-SHA-512 listener: where it is, the CA that signed its certificate, one user."""
 
-    def __init__(self, run_dir: Path) -> None:
+    port: int
+    cafile: Path
+    keystore: Path
+    username: str = "pipeline"
+    password: str = "pipeline-scram-secret"  # noqa: S105 - a throwaway broker's user, made for one test run
+
+    @property
+    def bootstrap(self) -> str:
+        """HOST:PORT of the secured listener."""
+        return f"127.0.0.1:{self.port}"
+
+    def kafka_settings(self, *, password: str | None = None) -> dict[str, Any]:
+        """The `kafka` settings that reach this listener (with `password` instead of the right one, when given)."""
+        return {
+            "bootstrap": self.bootstrap,
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": self.username,
+            "sasl_password": self.password if password is None else password,
+            "ssl_cafile": str(self.cafile),
+        }
+
+    @classmethod
+    def made_in(cls, directory: Path) -> SecureListener:
+        """A listener with a CA and a broker certificate for 127.0.0.1 made here, now (the keys never leave it)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        ca = trustme.CA()
+        issued = ca.issue_cert("127.0.0.1", "localhost")
+        key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), password=None)
+        pkcs8 = key.private_bytes(  # what a PEM keystore of Kafka's reads
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        keystore = directory / "broker.pem"
+        keystore.write_bytes(pkcs8 + b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+        cafile = directory / "ca.pem"
+        ca.cert_pem.write_to_path(str(cafile))
+        return cls(free_port(), cafile, keystore)
+
+
+class Broker:
+    """A broker of its own on free ports, which a test may stop and start again (its data stays).
+
+    With `secure`, a second listener with TLS and SCRAM-SHA-512 beside the plaintext one.
+    """
+
+    def __init__(self, run_dir: Path, secure: SecureListener | None = None) -> None:
         self.port = free_port()
+        self.secure = secure
         self._env = {
             **os.environ,
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(free_port()),
             "KAFKA_RUN_DIR": str(run_dir),
         }
+        if secure is not None:
+            self._env |= {
+                "KAFKA_SECURE_PORT": str(secure.port),
+                "KAFKA_TLS_KEYSTORE": str(secure.keystore),
+                "KAFKA_SCRAM_USERS": f"{secure.username}={secure.password}",
+            }
 
     @property
     def bootstrap(self) -> str:

@@ -29,7 +29,7 @@ from pipeline.deliver.rest import RestTransport
 from pipeline.deliver.soap import SoapTransport
 from pipeline.deliver.token import TokenSource
 from pipeline.deliver.transport import Transport
-from pipeline.errors import fatal_in
+from pipeline.errors import FatalError, fatal_in
 from pipeline.flow import Flow, FlowLimits
 from pipeline.ingest.admin import max_message_bytes
 from pipeline.ingest.consumer import EventSource
@@ -50,6 +50,8 @@ POLL_TIMEOUT_MS: Final = 100
 TICK_S: Final = 0.05
 RESUME_RATIO: Final = 0.8
 LIVENESS_S: Final = 30.0
+KAFKA_RETRY_FIRST_S: Final = 1.0  # a refused or absent Kafka at start is tried again after this, then twice as long
+KAFKA_RETRY_MAX_S: Final = 60.0
 REVOKE_MARGIN_S: Final = 1.0
 RESULT_HEADROOM_BYTES: Final = 16 * 1024  # a result's fields but its event list (the error is cut at 4 KiB)
 RESULT_BYTES_PER_EVENT: Final = 1100  # an event id (128 characters, escaped) and its source, at the most
@@ -122,6 +124,7 @@ class Service:
         self._heartbeat = time.monotonic()
         self._merged_seen = 0
         self._wiring: _Wiring | None = None
+        self._kafka_problem: str | None = None  # why Kafka did not take the service's clients at start
         self.started = asyncio.Event()
 
     # --- health ------------------------------------------------------------------------------
@@ -134,6 +137,8 @@ class Service:
         """Why the service is not ready; empty when it is."""
         reasons = []
         wiring = self._wiring
+        if wiring is None and self._kafka_problem is not None:
+            reasons.append(f"Kafka: {self._kafka_problem}")
         if wiring is None or not wiring.source.assignment:
             reasons.append("consumer has no partition assigned")
         if wiring is None or not wiring.sink.connected:
@@ -151,7 +156,11 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, deliver and publish until `stop` is set; then drain under the deadline, commit, close."""
         async with AsyncExitStack() as stack:
-            self._wiring = await self._wire(stack)
+            wiring = await self._wire(stack, stop)
+            if wiring is None:
+                log.info("service_stopped_before_kafka_answered", error=self._kafka_problem)
+                return
+            self._wiring = wiring
             log.info("service_started", settings=self.settings.masked(), ops_port=self.ops_port)
             self.started.set()
             try:
@@ -166,25 +175,20 @@ class Service:
                 self._wiring = None
         log.info("service_stopped", pending=self.book.pending)
 
-    async def _wire(self, stack: AsyncExitStack) -> _Wiring:
-        """Enter every resource on `stack`, in the order they close in reverse."""
+    async def _wire(self, stack: AsyncExitStack, stop: asyncio.Event) -> _Wiring | None:
+        """Enter every resource on `stack`, in the order they close in reverse; None when `stop` came first."""
         s = self.settings
         session = await stack.enter_async_context(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=s.deliver.max_concurrency * 2))
         )
-        limits = await self._message_limits()
-        sink = await stack.enter_async_context(
-            KafkaSink(
-                bootstrap=s.kafka.bootstrap,
-                client_id=s.kafka.client_id,
-                max_batch_bytes=min(MAX_BATCH_BYTES, *limits.values()),
-                max_request_bytes=max(MAX_REQUEST_BYTES, *limits.values()),
-            )
-        )
         ops = OpsServer(
             host=self.ops_host, port=s.http.port, registry=self.metrics.registry, ready=self.not_ready, alive=self.alive
         )
-        self.ops_port = (await stack.enter_async_context(ops)).port
+        self.ops_port = (await stack.enter_async_context(ops)).port  # /readyz says why while Kafka does not answer
+        connected = await self._connect(stack, stop)
+        if connected is None:
+            return None
+        sink, limits = connected
         publisher = OutcomePublisher(
             sink,
             self.book,
@@ -196,7 +200,7 @@ class Service:
         )
         pool = DeliveryPool(self._delivery(session), s.deliver.max_concurrency, self._on_results)
         source = EventSource(
-            bootstrap=s.kafka.bootstrap,
+            bootstrap=s.kafka,
             topic=s.kafka.input_topic,
             group_id=s.kafka.group_id,
             client_id=s.kafka.client_id,
@@ -206,13 +210,39 @@ class Service:
         )
         return _Wiring(await stack.enter_async_context(source), sink, pool, publisher)
 
+    async def _connect(self, stack: AsyncExitStack, stop: asyncio.Event) -> tuple[KafkaSink, dict[str, int]] | None:
+        """The producer, once Kafka takes it.
+
+        A broker away or credentials refused are said in /readyz and the logs, and tried again with a growing
+        pause, rather than ending the process (a supervisor's restart would meet the same refusal: a crash loop).
+        """
+        s, pause = self.settings, KAFKA_RETRY_FIRST_S
+        while True:
+            limits = await self._message_limits()
+            sink = KafkaSink(
+                bootstrap=s.kafka,
+                client_id=s.kafka.client_id,
+                max_batch_bytes=min(MAX_BATCH_BYTES, *limits.values()),
+                max_request_bytes=max(MAX_REQUEST_BYTES, *limits.values()),
+            )
+            try:
+                return await stack.enter_async_context(sink), limits
+            except FatalError as exc:
+                self._kafka_problem = str(exc)
+                log.error("kafka_refuses_or_unreachable", error=str(exc), retry_in_s=pause)  # noqa: TRY400 - no trace
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+            if stop.is_set():
+                return None
+            pause = min(pause * 2, KAFKA_RETRY_MAX_S)
+
     async def _message_limits(self) -> dict[str, int]:
         """What the results and dead-letter topics take, as the broker says; the configured size where it is silent.
 
         Records are bounded to the events a result message can name.
         """
         k = self.settings.kafka
-        found = await max_message_bytes(k.bootstrap, [k.results_topic, k.dlq_topic])
+        found = await max_message_bytes(k, [k.results_topic, k.dlq_topic])
         limits = {topic: found.get(topic, k.max_message_bytes) for topic in (k.results_topic, k.dlq_topic)}
         log.info("message_limits", **limits)
         # A result names each event of its record: records hold no more events than a result message can carry.

@@ -43,6 +43,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _secrets_from_files(data: Any, names: tuple[str, ...], section: str) -> Any:  # noqa: ANN401 - raw input
+    """`<name>_file` read into `<name>`: a secret from a mounted file (a Kubernetes secret), not the environment."""
+    if not isinstance(data, dict):
+        return data
+    found = dict(data)
+    for name in names:
+        path = found.pop(f"{name}_file", None)
+        if not path:
+            continue
+        try:
+            found[name] = Path(str(path)).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeyedValueError(f"{section}.{name}_file", f"cannot read {path}: {type(exc).__name__}") from exc
+    return found
+
+
 class KafkaSettings(_Section):
     """Where events come from and where results and dead letters go."""
 
@@ -55,6 +71,54 @@ class KafkaSettings(_Section):
     # The largest message the input topic takes (Kafka's default); `topics` gives the dead-letter topic room for
     # that and the dead-letter headers, and no message the service publishes is larger than its topic takes.
     max_message_bytes: Annotated[int, Field(ge=64 * 1024)] = 1_048_588
+    # A secured cluster: TLS (SSL), SASL, or both; the same for every client the service and its verbs make.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = ""
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    # OAUTHBEARER: "module:attribute", an aiokafka AbstractTokenProvider class (made with no arguments) or instance.
+    sasl_oauth_token_provider: str = ""
+    ssl_cafile: str = ""  # PEM: the CAs that signed the brokers' certificates (default: the system's)
+    ssl_certfile: str = ""  # PEM: this client's certificate, for brokers that ask for one (mTLS)
+    ssl_keyfile: str = ""  # PEM: its private key
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:  # noqa: ANN401 - raw input
+        return _secrets_from_files(data, ("sasl_password",), "kafka")
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _readable_file(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            msg = f"no such file: {value}"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not self.sasl_mechanism:
+            raise KeyedValueError(
+                "kafka.sasl_mechanism", f"required when kafka.security_protocol is {self.security_protocol}"
+            )
+        if not sasl and self.sasl_mechanism:
+            msg = f"{self.sasl_mechanism} needs kafka.security_protocol SASL_SSL or SASL_PLAINTEXT"
+            raise KeyedValueError("kafka.sasl_mechanism", msg)
+        if self.sasl_mechanism in {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}:
+            for key, value in (
+                ("sasl_username", self.sasl_username),
+                ("sasl_password", self.sasl_password.get_secret_value()),
+            ):
+                if not value:
+                    raise KeyedValueError(f"kafka.{key}", f"required with kafka.sasl_mechanism {self.sasl_mechanism}")
+        if self.sasl_mechanism == "OAUTHBEARER" and ":" not in self.sasl_oauth_token_provider:
+            msg = 'required with OAUTHBEARER, as "module:attribute"'
+            raise KeyedValueError("kafka.sasl_oauth_token_provider", msg)
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise KeyedValueError("kafka.ssl_keyfile", "kafka.ssl_certfile and kafka.ssl_keyfile go together")
+        return self
 
     @field_validator("bootstrap")
     @classmethod
@@ -84,6 +148,11 @@ class MarketoSettings(_Section):
     dedup_enabled: bool = True
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
     max_response_bytes: PositiveInt = 4 * 1024 * 1024
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:  # noqa: ANN401 - raw input
+        return _secrets_from_files(data, ("secret_key", "client_secret"), "marketo")
 
     @field_validator("endpoint")
     @classmethod
@@ -217,7 +286,7 @@ def _describe(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails is a
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, KeyedValueError):
         return f"config key {cause.key}: {cause}"
-    if key.endswith(("secret_key", "client_secret")) or error["type"] == "extra_forbidden":
+    if key.endswith(("secret_key", "client_secret", "sasl_password")) or error["type"] == "extra_forbidden":
         return f"config key {key}: {message}"
     return f"config key {key}: {message} (got {error['input']!r})"
 

@@ -57,7 +57,7 @@ async def _watch_load(
 ) -> None:
     """Publish the demo load and show it answered; then the summary."""
     k = settings.kafka
-    async with ResultsWatcher(k.bootstrap, k.results_topic, k.dlq_topic) as watcher:
+    async with ResultsWatcher(k, k.results_topic, k.dlq_topic) as watcher:
         started = time.monotonic()
         load = SyntheticLoad(
             seed=int(time.time()), duplicates=0.2, invalid=0.01, mobjects=0.05, cookies=0.005, prefix="demo"

@@ -7,6 +7,10 @@
 #
 # KAFKA_PORT (default 9092) is the client port, KAFKA_CONTROLLER_PORT (default KAFKA_PORT+1) the controller's.
 # Jars live in var/kafka/libs, each broker's data and log in var/kafka/run-$KAFKA_PORT (both ignored by git).
+#
+# A second, secured listener (TLS and SCRAM-SHA-512), as production clusters have: KAFKA_SECURE_PORT its port,
+# KAFKA_TLS_KEYSTORE a PEM file with the broker's PKCS#8 private key and certificate chain, KAFKA_SCRAM_USERS
+# "name=password[,name=password]" (KRaft keeps SCRAM users from the moment the storage is formatted).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +21,7 @@ libs="$root/var/kafka/libs"
 run="${KAFKA_RUN_DIR:-$root/var/kafka/run-$port}"
 pidfile="$run/broker.pid"
 wait_s=${KAFKA_START_TIMEOUT_S:-90}
+secure_port=${KAFKA_SECURE_PORT:-}
 
 fetch_jars() {
   # Fetched once; again only when the pom changes (a new Kafka version).
@@ -39,14 +44,19 @@ answering() {
 
 write_config() {
   mkdir -p "$run"
+  local listeners="PLAINTEXT://127.0.0.1:$port" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  if [ -n "$secure_port" ]; then
+    listeners="$listeners,SASL_SSL://127.0.0.1:$secure_port"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+  fi
   cat > "$run/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$run/data
 num.partitions=1
@@ -58,6 +68,15 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=24
 PROPS
+  if [ -n "$secure_port" ]; then
+    cat >> "$run/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=${KAFKA_TLS_KEYSTORE:?KAFKA_TLS_KEYSTORE names the broker key and certificates}
+PROPS
+  fi
   cat > "$run/log4j2.yaml" <<LOG
 Configuration:
   Appenders:
@@ -84,8 +103,16 @@ up() {
   if [ ! -f "$run/data/meta.properties" ]; then
     local cluster
     cluster=$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null)
+    local scram=()
+    if [ -n "${KAFKA_SCRAM_USERS:-}" ]; then
+      local user
+      IFS=',' read -ra users <<< "$KAFKA_SCRAM_USERS"
+      for user in "${users[@]}"; do
+        scram+=(--add-scram "SCRAM-SHA-512=[name=${user%%=*},password=${user#*=}]")
+      done
+    fi
     java -cp "$libs/*" -Dlog4j2.configurationFile="$run/log4j2.yaml" kafka.tools.StorageTool format \
-        --standalone -t "$cluster" -c "$run/server.properties" >/dev/null
+        --standalone -t "$cluster" -c "$run/server.properties" "${scram[@]}" >/dev/null
   fi
   : > "$run/server.log"
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \

@@ -11,10 +11,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.errors import FatalError
+from pipeline.kafka import KafkaTarget, bootstrap_of, client_options
 
 
 async def ensure_topics(
-    bootstrap: str,
+    bootstrap: KafkaTarget,
     names: list[str],
     *,
     partitions: int,
@@ -22,11 +23,11 @@ async def ensure_topics(
     configs: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
     """Create the topics that do not exist yet (with `configs[name]`, when given); "created" or "exists" per name."""
-    admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="marketo-pipeline-admin")
+    admin: Any = AIOKafkaAdminClient(**client_options(bootstrap), client_id="marketo-pipeline-admin")
     try:
         await admin.start()
     except KafkaError as exc:
-        raise FatalError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        raise FatalError(f"cannot reach Kafka at {bootstrap_of(bootstrap)}: {exc}") from exc
     try:
         existing = set(await admin.list_topics())
         missing = [name for name in names if name not in existing]
@@ -42,9 +43,9 @@ async def ensure_topics(
         await admin.close()
 
 
-async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+async def topic_partitions(bootstrap: KafkaTarget, topics: list[str]) -> list[TopicPartition]:
     """Every partition of `topics`, from the admin API: a consumer that has not subscribed knows no new topic."""
-    admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin: Any = AIOKafkaAdminClient(**client_options(bootstrap))
     try:
         await admin.start()
         described = await admin.describe_topics(topics)
@@ -55,9 +56,9 @@ async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicParti
     return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
 
 
-async def max_message_bytes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+async def max_message_bytes(bootstrap: KafkaTarget, topics: list[str]) -> dict[str, int]:
     """Each topic's `max.message.bytes`, as the broker says (the topics it could not describe are left out)."""
-    admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="marketo-pipeline-admin")
+    admin: Any = AIOKafkaAdminClient(**client_options(bootstrap), client_id="marketo-pipeline-admin")
     found: dict[str, int] = {}
     try:
         await admin.start()

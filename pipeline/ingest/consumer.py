@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from pipeline.errors import FatalError
+from pipeline.kafka import KafkaTarget, client_options
 from pipeline.offsets import PartitionId
 from pipeline.records import RawMessage, Source
 
@@ -48,7 +49,7 @@ class EventSource:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: KafkaTarget,
         topic: str,
         group_id: str,
         client_id: str,
@@ -60,7 +61,7 @@ class EventSource:
         self._listener = _Listener(self._forgetting(on_revoked), self._forgetting(on_assigned))
         self._max_poll_records = max_poll_records
         self._consumer: Any = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **client_options(bootstrap),
             group_id=group_id,
             client_id=client_id,
             enable_auto_commit=False,

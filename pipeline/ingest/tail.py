@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.ingest.admin import topic_partitions
 from pipeline.ingest.consumer import raw_message
+from pipeline.kafka import KafkaTarget, client_options
 from pipeline.records import RawMessage
 
 _METADATA_TRIES: Final = 50
@@ -26,7 +27,7 @@ class TopicTail:
 
     def __init__(
         self,
-        bootstrap: str,
+        bootstrap: KafkaTarget,
         topics: list[str],
         *,
         from_beginning: bool = False,
@@ -38,7 +39,7 @@ class TopicTail:
         self._from_beginning = from_beginning or since_ms is not None
         self._since_ms = since_ms
         self._consumer: Any = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **client_options(bootstrap),
             enable_auto_commit=False,
             auto_offset_reset="earliest" if self._from_beginning else "latest",
             isolation_level="read_committed" if committed_only else "read_uncommitted",

@@ -25,7 +25,7 @@ async def produce(
     kinds: Counter[str] = Counter()
     chunk: list[Message] = []
     columns = (TextColumn("producing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    async with KafkaSink(bootstrap=settings.kafka.bootstrap, client_id=f"{settings.kafka.client_id}-produce") as sink:
+    async with KafkaSink(bootstrap=settings.kafka, client_id=f"{settings.kafka.client_id}-produce") as sink:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("events", total=count)
             for event in load.events(count):

@@ -28,6 +28,7 @@ from pipeline.contract import DLQ_PREFIX, DlqHeader, header, read_result
 from pipeline.errors import FatalError
 from pipeline.ingest.admin import ensure_topics, max_message_bytes
 from pipeline.ingest.tail import TopicTail
+from pipeline.kafka import KafkaTarget, client_options
 from pipeline.logs import mask_text
 from pipeline.outcome.letter import DLQ_HEADROOM_BYTES
 from pipeline.records import DeadLetterReason, RawMessage
@@ -146,7 +147,7 @@ def _shown_key(message: RawMessage) -> str:
     return mask_text((message.key or b"").decode(errors="replace"))
 
 
-async def _read(bootstrap: str, topic: str, **options: Any) -> list[RawMessage]:  # noqa: ANN401
+async def _read(bootstrap: KafkaTarget, topic: str, **options: Any) -> list[RawMessage]:  # noqa: ANN401
     async with TopicTail(bootstrap, [topic], from_beginning=True, **options) as tail:
         return [message async for message in tail.to_end()]
 
@@ -155,8 +156,8 @@ async def _replayed(settings: Settings) -> set[bytes]:
     """The letters earlier runs replayed (committed transactions only)."""
     k = settings.kafka
     configs = {replayed_topic(settings): {"cleanup.policy": "compact"}}
-    await ensure_topics(k.bootstrap, [replayed_topic(settings)], partitions=1, configs=configs)
-    return {m.key for m in await _read(k.bootstrap, replayed_topic(settings), committed_only=True) if m.key}
+    await ensure_topics(k, [replayed_topic(settings)], partitions=1, configs=configs)
+    return {m.key for m in await _read(k, replayed_topic(settings), committed_only=True) if m.key}
 
 
 async def _newest_results(settings: Settings, keys: set[bytes], since: datetime) -> dict[bytes, datetime]:
@@ -164,7 +165,7 @@ async def _newest_results(settings: Settings, keys: set[bytes], since: datetime)
     k = settings.kafka
     newest: dict[bytes, datetime] = {}
     since_ms = int(since.timestamp() * 1000)
-    async with TopicTail(k.bootstrap, [k.results_topic], since_ms=since_ms) as tail:
+    async with TopicTail(k, [k.results_topic], since_ms=since_ms) as tail:
         async for message in tail.to_end():
             if message.key not in keys or message.value is None:
                 continue
@@ -218,8 +219,8 @@ async def plan_replay(settings: Settings, rules: ReplayFilter) -> tuple[list[Raw
     """The letters to replay, in order, and the verdict on every letter of the dead-letter topic."""
     k = settings.kafka
     done = await _replayed(settings)
-    input_bytes = (await max_message_bytes(k.bootstrap, [k.input_topic])).get(k.input_topic, k.max_message_bytes)
-    chosen, plan = _judge(await _read(k.bootstrap, k.dlq_topic), done, rules, input_bytes)
+    input_bytes = (await max_message_bytes(k, [k.input_topic])).get(k.input_topic, k.max_message_bytes)
+    chosen, plan = _judge(await _read(k, k.dlq_topic), done, rules, input_bytes)
     if chosen and not rules.include_superseded:
         failed = [t for t in (_moment(header(m.headers, DlqHeader.FAILED_AT)) for m in chosen) if t is not None]
         earliest = min(failed, default=datetime.now(UTC))
@@ -238,7 +239,7 @@ async def plan_replay(settings: Settings, rules: ReplayFilter) -> tuple[list[Raw
 def _producer(settings: Settings) -> Any:  # noqa: ANN401 - aiokafka's producer
     k = settings.kafka
     return AIOKafkaProducer(
-        bootstrap_servers=k.bootstrap,
+        **client_options(k),
         client_id=f"{k.client_id}-replay",
         # One id for every run: a run fences any other still going (its open transaction aborts) before it
         # reads what was replayed, so two runs never both replay a letter.

@@ -24,7 +24,7 @@ async def create_topics(settings: Settings, partitions: int, console: Console | 
         replayed_topic(settings): {"cleanup.policy": "compact"},  # which dead letters were replayed, by letter
     }
     names = [k.input_topic, k.results_topic, k.dlq_topic, replayed_topic(settings)]
-    status = await ensure_topics(k.bootstrap, names, partitions=partitions, configs=configs)
+    status = await ensure_topics(k, names, partitions=partitions, configs=configs)
     table = Table(title=f"topics on {k.bootstrap}")
     table.add_column("topic")
     table.add_column("status")

@@ -14,6 +14,7 @@ from typing import Self
 
 from pipeline.contract import DlqHeader, header, read_result
 from pipeline.ingest.tail import TopicTail
+from pipeline.kafka import KafkaTarget
 from pipeline.records import DeadLetterReason, RawMessage
 
 _SOURCE = (DlqHeader.SOURCE_TOPIC, DlqHeader.SOURCE_PARTITION, DlqHeader.SOURCE_OFFSET)
@@ -83,7 +84,7 @@ class ResultsWatcher:
 
     def __init__(
         self,
-        bootstrap: str,
+        bootstrap: KafkaTarget,
         results_topic: str,
         dlq_topic: str,
         *,

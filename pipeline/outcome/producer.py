@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.errors import FatalError
+from pipeline.kafka import KafkaTarget, bootstrap_of, client_options, connection_refusals
 
 MAX_BATCH_BYTES = 512 * 1024
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -24,14 +25,14 @@ class KafkaSink:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: KafkaTarget,
         client_id: str,
         max_batch_bytes: int = MAX_BATCH_BYTES,
         max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
         self._bootstrap = bootstrap
         self._producer: Any = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **client_options(bootstrap),
             client_id=client_id,
             enable_idempotence=True,
             acks="all",
@@ -44,10 +45,13 @@ class KafkaSink:
         self._started = False
 
     async def __aenter__(self) -> Self:
-        try:
-            await self._producer.start()
-        except KafkaError as exc:
-            raise FatalError(f"cannot reach Kafka at {self._bootstrap} to publish: {exc}") from exc
+        with connection_refusals() as refusals:
+            try:
+                await self._producer.start()
+            except KafkaError as exc:
+                await self._producer.stop()  # its connections and tasks, opened in part
+                cause = refusals.last or str(exc)
+                raise FatalError(f"cannot reach Kafka at {bootstrap_of(self._bootstrap)} to publish: {cause}") from exc
         self._started = True
         return self
 

@@ -15,7 +15,7 @@ async def test_a_fatal_error_inside_the_task_group_comes_out_alone(monkeypatch: 
     service = Service(Settings())
     fatal = FatalError("the broker did not acknowledge results or dead letters")
 
-    async def wire(_stack: AsyncExitStack) -> Any:
+    async def wire(_stack: AsyncExitStack, _stop: asyncio.Event) -> Any:
         return object()
 
     async def loops(*_: object) -> None:
@@ -31,7 +31,7 @@ async def test_a_fatal_error_inside_the_task_group_comes_out_alone(monkeypatch: 
 async def test_other_failures_of_the_task_group_are_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     service = Service(Settings())
 
-    async def wire(_stack: AsyncExitStack) -> Any:
+    async def wire(_stack: AsyncExitStack, _stop: asyncio.Event) -> Any:
         return object()
 
     async def loops(*_: object) -> None:

@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "pipeline.contract",
         "pipeline.xmltext",
         "pipeline.config",
+        "pipeline.kafka",
         "pipeline.logs",
         "pipeline.metrics",
         "pipeline._tasks",
