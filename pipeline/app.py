@@ -37,7 +37,7 @@ from pipeline.ingest.decode import decode_event, internal_error
 from pipeline.marketo.rest.route import MAX_RECORDS_PER_CALL, RestRouting, rest_router
 from pipeline.marketo.soap.route import soap_router
 from pipeline.marketo.soap.signing import Credentials
-from pipeline.metrics import Metrics
+from pipeline.metrics import Metrics, package_version
 from pipeline.offsets import OffsetBook, PartitionId
 from pipeline.ops.http import OpsServer
 from pipeline.outcome.producer import MAX_BATCH_BYTES, MAX_REQUEST_BYTES, KafkaSink
@@ -105,6 +105,7 @@ class Service:
     def __init__(self, settings: Settings, *, metrics: Metrics | None = None, ops_host: str = "0.0.0.0") -> None:  # noqa: S104
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.metrics.build_info.labels(package_version(), settings.marketo.api).set(1)
         self.ops_host = ops_host
         self.ops_port: int | None = None
         self.book = OffsetBook()
@@ -434,6 +435,7 @@ class Service:
             await self._wiring.source.commit(offsets)
         except Exception as exc:  # noqa: BLE001 - a failed commit is retried at the next interval
             log.warning("commit_failed", error=str(exc), partitions=len(offsets))
+            self.metrics.commits_failed.inc()
             return
         self.book.committed(offsets)
 
@@ -443,6 +445,10 @@ class Service:
         self.metrics.daily_quota_remaining.set(self.governor.quota_remaining)
         for partition, lag in (await wiring.source.lag()).items():
             self.metrics.consumer_lag.labels(str(partition)).set(lag)
+        for tp, end in wiring.source.log_ends().items():
+            committed = self.book.committed_offset(tp)
+            if committed is not None:
+                self.metrics.consumer_group_lag.labels(str(tp[1])).set(max(end - committed, 0))
 
     # --- rebalances --------------------------------------------------------------------------
 
@@ -473,6 +479,8 @@ class Service:
         for _topic, partition in partitions:
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(str(partition))
+            with contextlib.suppress(KeyError):
+                self.metrics.consumer_group_lag.remove(str(partition))
         log.info("partitions_revoked", partitions=[p for _, p in partitions], left_to_the_next_owner=left)
 
     async def _on_assigned(self, partitions: list[PartitionId]) -> None:

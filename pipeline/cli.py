@@ -17,6 +17,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.demo import demo
 from pipeline.errors import ConfigError, FatalError
 from pipeline.logs import configure_logging
+from pipeline.metrics import package_version
 from pipeline.ops.produce import produce
 from pipeline.ops.replay import ReplayFilter, replay
 from pipeline.ops.synthetic import SyntheticLoad
@@ -26,12 +27,19 @@ from pipeline.sim import command as sim_command
 from pipeline.sim.settings import SimConfigError
 
 GC_GEN0_THRESHOLD = 1_000_000
+DESCRIPTION = (
+    "Keeps a Marketo instance in sync with the lead-change events on a Kafka topic: it reads them, merges each "
+    "lead's changes, sends them to Marketo in full calls under Marketo's limits (REST or SOAP), and publishes one "
+    "result per lead and a dead letter for what failed. `run` is the service; `demo` shows it all on this machine."
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="settings file (default: config/pipeline.toml when present)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT]")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="least level logged"
+    )
 
 
 def _positive(text: str) -> int:
@@ -152,14 +160,14 @@ def _verb(verbs: Verbs, name: str, handler: Handler, help_text: str) -> argparse
 
 def _add_produce(verbs: Verbs) -> None:
     produce_verb = _verb(verbs, "produce", _produce, "publish synthetic lead-change events")
-    produce_verb.add_argument("--count", type=_positive, default=10_000)
+    produce_verb.add_argument("--count", type=_positive, default=10_000, help="events to publish")
     produce_verb.add_argument(
         "--duplicates", type=_share, default=0.2, help="share of events that update an earlier lead"
     )
     produce_verb.add_argument("--invalid", type=_share, default=0.01, help="share of malformed events")
     produce_verb.add_argument("--mobjects", type=_share, default=0.05, help="share of Opportunity/Program events")
     produce_verb.add_argument("--cookies", type=_share, default=0.01, help="share of anonymous (cookie) leads")
-    produce_verb.add_argument("--seed", type=int, default=1)
+    produce_verb.add_argument("--seed", type=int, default=1, help="the same seed publishes the same events")
     produce_verb.add_argument("--topic", help="target topic (default: kafka.input_topic)")
 
 
@@ -180,20 +188,21 @@ def _add_replay(verbs: Verbs) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of every verb."""
-    parser = argparse.ArgumentParser(prog="marketo-pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="marketo-pipeline", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     _verb(verbs, "run", _run, "the service: Kafka -> Marketo -> results")
     sim_command.add_arguments(_verb(verbs, "simulate", simulate, "run the Marketo simulator (SOAP and REST)"))
     _add_produce(verbs)
     _add_replay(verbs)
     demo_verb = _verb(verbs, "demo", _demo, "the simulator, the service and a demo load, with a summary")
-    demo_verb.add_argument("--count", type=_positive, default=10_000)
-    demo_verb.add_argument("--sim-port", type=int, default=8089)
+    demo_verb.add_argument("--count", type=_positive, default=10_000, help="events in the demo load")
+    demo_verb.add_argument("--sim-port", type=int, default=8089, help="port the simulator listens on")
     demo_verb.add_argument(
         "--api", choices=("soap", "rest"), default="soap", help="the Marketo API the service speaks to the simulator"
     )
     topics = _verb(verbs, "topics", _topics, "create the input, results and dead-letter topics")
-    topics.add_argument("--partitions", type=_positive, default=6)
+    topics.add_argument("--partitions", type=_positive, default=6, help="partitions of each topic created")
     return parser
 
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 from pipeline.records import DeadLetterReason, Operation, RestOperation
 
@@ -34,6 +44,14 @@ class BatchHistogram(Histogram):
             if below == len(ordered):
                 break
         self._sum.inc(math.fsum(ordered))
+
+
+def package_version() -> str:
+    """The installed package's version."""
+    try:
+        return metadata.version("marketo-pipeline")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class Metrics:
@@ -76,7 +94,26 @@ class Metrics:
         self.pending_events = Gauge(f"{p}pending_events", "Events consumed and not yet answered.", registry=r)
         self.pending_bytes = Gauge(f"{p}pending_bytes", "Bytes of the events not yet answered.", registry=r)
         self._access_series(r, p)
+        self._process_series(r, p)
         self._zero_series()
+
+    def _process_series(self, r: CollectorRegistry, p: str) -> None:
+        # The standard process, platform and garbage-collector collectors (resident memory, CPU, open files, ...).
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build_info = Gauge(
+            f"{p}build_info", "1, labelled with the version and the Marketo API.", ["version", "transport"], registry=r
+        )
+        self.commits_failed = Counter(
+            f"{p}commits_failed", "Offset commits that failed (tried again at the next interval).", registry=r
+        )
+        self.consumer_group_lag = Gauge(
+            f"{p}consumer_group_lag",
+            "Log end minus this group's committed offset, as Kafka's tools and autoscalers see it.",
+            ["partition"],
+            registry=r,
+        )
 
     def _access_series(self, r: CollectorRegistry, p: str) -> None:
         self.daily_quota_remaining = Gauge(f"{p}daily_quota_remaining", "Marketo calls left today.", registry=r)

@@ -102,6 +102,10 @@ class OffsetBook:
                 moved[tp] = offset
         return moved
 
+    def committed_offset(self, partition: PartitionId) -> int | None:
+        """The offset last committed for `partition` by this instance, if any."""
+        return self._committed.get(partition)
+
     def committed(self, offsets: dict[PartitionId, int]) -> None:
         """These offsets are now committed."""
         self._committed.update(offsets)

@@ -161,6 +161,15 @@ class EventSource:
         if offsets:
             await self._consumer.commit({TopicPartition(t, p): offset for (t, p), offset in offsets.items()})
 
+    def log_ends(self) -> dict[PartitionId, int]:
+        """The log end of each owned partition, as of the last fetch (partitions not fetched yet left out)."""
+        ends = {}
+        for tp in list(self._consumer.assignment()):
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                ends[(tp.topic, tp.partition)] = int(highwater)
+        return ends
+
     async def lag(self) -> dict[int, int]:
         """Messages between this instance's position and the log end, for every partition it owns.
 

@@ -60,8 +60,8 @@ def _fault(text: str) -> dict[str, Any]:
 
 def add_arguments(sim: argparse.ArgumentParser) -> None:
     """The flags of `simulate`: one for each field of `/_sim/config`, and where to listen."""
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8089)
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sim.add_argument("--port", type=int, default=8089, help="port to listen on (0: a free one)")
     sim.add_argument("--user-id", help="accepted mktowsUserId (default: marketo.user_id)")
     sim.add_argument("--secret-key", help="key signatures are checked with (default: marketo.secret_key)")
     sim.add_argument("--client-id", help="REST client id accepted (default: marketo.client_id, else demo-client-id)")
@@ -75,8 +75,14 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--custom-fields", help="comma-separated custom lead fields to add (one name over SOAP and REST)")
     for field in DURATION_FIELDS:
         sim.add_argument(_flag(field), type=float, help=_DURATION_HELP[field])
-    sim.add_argument("--fault", type=_fault, action="append", default=[], metavar="kind=K,rate=R[,code=C]")
-    sim.add_argument("--workspace", action="append", default=[], metavar="NAME=PRIMARY_PARTITION")
+    sim.add_argument(
+        "--fault", type=_fault, action="append", default=[], metavar="kind=K,rate=R[,code=C]",
+        help="inject a fault into a share of calls (repeatable)",
+    )  # fmt: skip
+    sim.add_argument(
+        "--workspace", action="append", default=[], metavar="NAME=PRIMARY_PARTITION",
+        help="a workspace and its primary lead partition (repeatable)",
+    )  # fmt: skip
     sim.add_argument("--programs", help="comma-separated Program ids that exist (default: any positive id)")
     sim.add_argument("--no-validate", action="store_true", help="skip schema validation of requests")
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from pipeline.cli import build_parser, main
 from pipeline.config import Settings
+from pipeline.metrics import package_version as version
 from pipeline.sim.command import simulator_settings
 from pipeline.sim.settings import FaultSpec
 
@@ -65,3 +68,24 @@ def test_a_bad_configuration_exits_2_naming_the_key(
     monkeypatch.setenv("PIPELINE_HTTP__PORT", "-5")
     assert main(["simulate"]) == 2
     assert "config key http.port" in capsys.readouterr().err
+
+
+def test_every_flag_of_every_verb_says_what_it_does() -> None:
+    parser = build_parser()
+    [verbs] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    silent = [
+        f"{name} {'/'.join(action.option_strings)}"
+        for name, verb in verbs.choices.items()
+        for action in verb._actions
+        if action.option_strings and not action.help and action.dest != "help"
+    ]
+    assert silent == []
+    assert len(verbs.choices) >= 6  # run, simulate, produce, replay, demo, topics
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"marketo-pipeline {version()}"
+    assert version()[0].isdigit()

@@ -4,9 +4,11 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
-from pipeline.metrics import BatchHistogram
+from pipeline.app import Service
+from pipeline.config import Settings
+from pipeline.metrics import BatchHistogram, package_version
 
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 300)
 
@@ -40,3 +42,13 @@ def test_observe_many_of_nothing_changes_nothing() -> None:
     histogram = BatchHistogram("latency_seconds", "test", buckets=BUCKETS, registry=registry)
     histogram.observe_many([])
     assert all(value == 0 for value in _samples(registry).values())
+
+
+def test_the_registry_says_the_version_transport_and_process_figures() -> None:
+    service = Service(Settings(marketo={"api": "soap"}))
+    text = generate_latest(service.metrics.registry).decode()
+    assert f'marketo_pipeline_build_info{{transport="soap",version="{package_version()}"}} 1.0' in text
+    for name in ("process_resident_memory_bytes", "process_open_fds", "python_info", "python_gc_collections_total"):
+        assert f"\n{name}" in text, name
+    assert "marketo_pipeline_commits_failed_total 0.0" in text
+    assert "# TYPE marketo_pipeline_consumer_group_lag gauge" in text
