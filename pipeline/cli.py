@@ -34,12 +34,48 @@ DESCRIPTION = (
 )
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="settings file (default: config/pipeline.toml when present)")
+class _ConfigOrTopicConfig(argparse.Action):
+    """`topics --config`: KEY=VALUE is a topic config (repeatable), anything else the settings file."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,  # noqa: ANN401 - argparse's
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        if "=" not in text:
+            namespace.config = Path(text)
+            return
+        try:
+            entry = _topic_config(text)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"{option_string}: {exc}")
+        namespace.config_entries = [*getattr(namespace, "config_entries", []), entry]
+
+
+def _common(parser: argparse.ArgumentParser, *, topic_configs: bool = False) -> None:
+    if topic_configs:
+        parser.add_argument(
+            "--config", action=_ConfigOrTopicConfig, metavar="FILE|KEY=VALUE", default=None,
+            help="the settings file, or a topic config for every topic created, e.g. retention.ms=604800000 "
+            "(repeatable)",
+        )  # fmt: skip
+        parser.set_defaults(config_entries=[])
+    else:
+        parser.add_argument("--config", type=Path, help="settings file (default: config/pipeline.toml when present)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT]")
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="least level logged"
     )
+
+
+def _topic_config(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
 
 
 def _positive(text: str) -> int:
@@ -136,7 +172,9 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _topics(args: argparse.Namespace, settings: Settings) -> int:
-    await create_topics(settings, args.partitions)
+    await create_topics(
+        settings, args.partitions, replication=args.replication_factor, configs=dict(args.config_entries)
+    )
     return 0
 
 
@@ -153,7 +191,7 @@ Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 def _verb(verbs: Verbs, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
     parser = verbs.add_parser(name, help=help_text)
-    _common(parser)
+    _common(parser, topic_configs=name == "topics")
     parser.set_defaults(handler=handler)
     return parser
 
@@ -203,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     topics = _verb(verbs, "topics", _topics, "create the input, results and dead-letter topics")
     topics.add_argument("--partitions", type=_positive, default=6, help="partitions of each topic created")
+    topics.add_argument(
+        "--replication-factor", type=_positive, default=1, help="replicas of each topic created (3 in production)"
+    )
     return parser
 
 

@@ -30,6 +30,7 @@ from pipeline.xmltext import find_unencodable
 log = structlog.get_logger()
 
 MAX_EVENT_BYTES: Final = 1024 * 1024
+SCHEMA_REGISTRY_HEADER: Final = 5  # magic byte 0, then the schema id (4 bytes, big-endian)
 MAX_VALUE_CHARS: Final = 65_536
 MAX_ATTRIBUTES: Final = 1000
 MAX_INT: Final = 2**31 - 1  # Marketo ids are xs:int
@@ -252,6 +253,7 @@ def _decode(message: RawMessage) -> Event | InvalidEvent:
         return InvalidEvent(
             DeadLetterReason.INVALID_EVENT, f"event of {len(value)} bytes exceeds {MAX_EVENT_BYTES}", message
         )
+    value = json_payload(value)
     try:
         body = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -263,6 +265,16 @@ def _decode(message: RawMessage) -> Event | InvalidEvent:
     except EventError as exc:
         return InvalidEvent(DeadLetterReason.INVALID_EVENT, str(exc), message)
     return event
+
+
+def json_payload(value: bytes) -> bytes:
+    """The JSON of a message value: as it is, or after the 5 bytes a schema-registry serializer puts first.
+
+    Those are Confluent's wire format: a zero magic byte and a four-byte schema id.
+    """
+    if len(value) > SCHEMA_REGISTRY_HEADER and value[0] == 0:
+        return value[SCHEMA_REGISTRY_HEADER:]
+    return value
 
 
 def _may_hold_unencodable(raw: bytes) -> bool:

@@ -16,15 +16,26 @@ def dead_letter_topic_bytes(input_bytes: int) -> int:
     return input_bytes + DLQ_HEADROOM_BYTES
 
 
-async def create_topics(settings: Settings, partitions: int, console: Console | None = None) -> dict[str, str]:
-    """Create what is missing; prints and returns what was created and what existed."""
+async def create_topics(
+    settings: Settings,
+    partitions: int,
+    console: Console | None = None,
+    *,
+    replication: int = 1,
+    configs: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Create what is missing; prints and returns what was created and what existed.
+
+    Every topic gets `replication` replicas and the topic `configs` given; the dead-letter topic's room and the
+    replay log's compaction stay as they must.
+    """
     k = settings.kafka
-    configs = {
-        k.dlq_topic: {"max.message.bytes": str(dead_letter_topic_bytes(k.max_message_bytes))},
-        replayed_topic(settings): {"cleanup.policy": "compact"},  # which dead letters were replayed, by letter
-    }
+    given = configs or {}
     names = [k.input_topic, k.results_topic, k.dlq_topic, replayed_topic(settings)]
-    status = await ensure_topics(k, names, partitions=partitions, configs=configs)
+    per_topic = {name: dict(given) for name in names}
+    per_topic[k.dlq_topic]["max.message.bytes"] = str(dead_letter_topic_bytes(k.max_message_bytes))
+    per_topic[replayed_topic(settings)]["cleanup.policy"] = "compact"  # which dead letters were replayed, by letter
+    status = await ensure_topics(k, names, partitions=partitions, replication=replication, configs=per_topic)
     table = Table(title=f"topics on {k.bootstrap}")
     table.add_column("topic")
     table.add_column("status")

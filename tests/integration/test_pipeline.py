@@ -347,3 +347,26 @@ async def test_the_topics_command_gives_the_dead_letter_topic_room_for_any_input
     limits = await max_message_bytes(kafka_bootstrap, [names.input, names.dlq])
     assert limits[names.dlq] == settings.kafka.max_message_bytes + DLQ_HEADROOM_BYTES
     assert limits[names.dlq] > limits[names.input]
+
+
+async def test_the_topics_command_applies_the_topic_configs_given_and_keeps_the_dead_letter_room(
+    kafka_bootstrap: str,
+) -> None:
+    from rich.console import Console  # noqa: PLC0415
+
+    from pipeline.config import Settings  # noqa: PLC0415
+    from pipeline.ingest.admin import max_message_bytes  # noqa: PLC0415
+    from pipeline.ops.topics import create_topics as create_pipeline_topics  # noqa: PLC0415
+    from pipeline.outcome.letter import DLQ_HEADROOM_BYTES  # noqa: PLC0415
+
+    names = Topics.unique()
+    settings = Settings(
+        kafka={"bootstrap": kafka_bootstrap, "input_topic": names.input, "results_topic": names.results,
+               "dlq_topic": names.dlq}
+    )  # fmt: skip
+    await create_pipeline_topics(
+        settings, 1, console=Console(quiet=True), replication=1, configs={"max.message.bytes": "2000000"}
+    )
+    limits = await max_message_bytes(kafka_bootstrap, [names.input, names.results, names.dlq])
+    assert (limits[names.input], limits[names.results]) == (2_000_000, 2_000_000)
+    assert limits[names.dlq] == settings.kafka.max_message_bytes + DLQ_HEADROOM_BYTES

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,22 @@ def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"marketo-pipeline {version()}"
     assert version()[0].isdigit()
+
+
+def test_topics_takes_a_replication_factor_and_topic_configs() -> None:
+    args = build_parser().parse_args(
+        [
+            "topics",
+            "--replication-factor",
+            "3",
+            "--config",
+            "retention.ms=604800000",
+            "--config",
+            "min.insync.replicas=2",
+        ]
+    )
+    assert args.replication_factor == 3
+    assert dict(args.config_entries) == {"retention.ms": "604800000", "min.insync.replicas": "2"}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["topics", "--config", "retention.ms="])
+    assert build_parser().parse_args(["topics", "--config", "other.toml"]).config == Path("other.toml")

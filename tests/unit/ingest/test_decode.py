@@ -281,3 +281,19 @@ def test_an_unforeseen_exception_is_an_internal_error_dead_letter(monkeypatch: p
     assert isinstance(result, InvalidEvent)
     assert result.reason is DeadLetterReason.INTERNAL_ERROR
     assert result.error == "KeyError: 'boom'"
+
+
+def test_an_event_written_by_a_schema_registry_serializer_is_read_as_the_same_event() -> None:
+    body = {"event_id": "e-sr", "lead": {"Email": "sr@example.com", "attributes": {"FirstName": "Ada"}}}
+    framed = b"\x00" + (42).to_bytes(4, "big") + orjson.dumps(body)
+    plain = decode_event(message(body))
+    from_registry = decode_event(message(None, raw=framed))
+    assert isinstance(plain, LeadChange)
+    assert isinstance(from_registry, LeadChange)
+    assert (from_registry.key, from_registry.lead) == (plain.key, plain.lead)
+
+
+def test_a_zero_byte_before_something_that_is_not_json_is_still_invalid_json() -> None:
+    decoded = decode_event(message(None, raw=b"\x00\x00\x00\x00\x07not json"))
+    assert isinstance(decoded, InvalidEvent)
+    assert decoded.reason is DeadLetterReason.INVALID_JSON
