@@ -22,6 +22,7 @@ from pipeline.ops.produce import produce
 from pipeline.ops.replay import ReplayFilter, replay
 from pipeline.ops.synthetic import SyntheticLoad
 from pipeline.ops.topics import create_topics
+from pipeline.ops.validate import validate_file
 from pipeline.records import DeadLetterReason
 from pipeline.sim import command as sim_command
 from pipeline.sim.settings import SimConfigError
@@ -171,6 +172,10 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _validate(args: argparse.Namespace, _settings: Settings) -> int:
+    return await asyncio.to_thread(validate_file, args.file)
+
+
 async def _topics(args: argparse.Namespace, settings: Settings) -> int:
     await create_topics(
         settings, args.partitions, replication=args.replication_factor, configs=dict(args.config_entries)
@@ -239,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_verb.add_argument(
         "--api", choices=("soap", "rest"), default="soap", help="the Marketo API the service speaks to the simulator"
     )
+    validate = _verb(verbs, "validate", _validate, "say what the service would do with each event of a JSON-lines file")
+    validate.add_argument("file", nargs="?", default="-", help="JSON lines, one event a line (default -: stdin)")
     topics = _verb(verbs, "topics", _topics, "create the input, results and dead-letter topics")
     topics.add_argument("--partitions", type=_positive, default=6, help="partitions of each topic created")
     topics.add_argument(
