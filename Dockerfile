@@ -1,13 +1,18 @@
 # marketo-pipeline: multi-stage, slim, non-root.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY pipeline ./pipeline
+# Every dependency from the lock file, each checked against its hashes; then the package alone.
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --upgrade pip==25.3 \
- && /opt/venv/bin/pip install --no-cache-dir .
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock \
+ && /opt/venv/bin/pip install --no-cache-dir --no-deps .
 
 FROM python:3.11-slim
+LABEL org.opencontainers.image.title="marketo-pipeline" \
+      org.opencontainers.image.description="Keeps a Marketo instance in sync with lead-change events on Kafka" \
+      org.opencontainers.image.licenses="Apache-2.0"
 RUN useradd --system --uid 10001 --home-dir /app pipeline
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv

@@ -133,3 +133,36 @@ def test_the_dashboard_is_valid_grafana_json() -> None:
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     assert all(panel["targets"] and all(t["expr"] for t in panel["targets"]) for panel in dashboard["panels"])
+
+
+def test_the_image_installs_every_dependency_from_a_lock_file_with_hashes() -> None:
+    import tomllib  # noqa: PLC0415
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = (ROOT / "requirements.lock").read_text()
+    entries = re.findall(
+        r"^([A-Za-z0-9_.-]+)==(\S+) \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", lock, re.MULTILINE
+    )
+    pinned = {name.lower(): version for name, version, _ in entries}
+    for requirement in project["dependencies"]:
+        name, version = requirement.split("==")
+        assert pinned.get(name.lower()) == version, f"{name}: the lock file pins {pinned.get(name.lower())}"
+    assert len(entries) == len(re.findall(r"^\S+==", lock, re.MULTILINE))  # every pinned package has its hashes
+    assert "/" not in "".join(line for line in lock.splitlines() if line.startswith("--"))  # no machine paths
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements.lock" in dockerfile
+    assert "org.opencontainers.image.title" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "var"} <= set(ignored)
+
+
+def test_compose_restarts_the_service_and_lets_it_drain() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    pipeline = compose["services"]["pipeline"]
+    assert pipeline["restart"] in {"unless-stopped", "always", "on-failure"}
+    grace = int(pipeline["stop_grace_period"].removesuffix("s"))
+    assert grace > Settings().service.drain_deadline_s
+    for name, major in (("prometheus", 3), ("grafana", 12)):
+        tag = compose["services"][name]["image"].split(":")[1]
+        assert int(tag.lstrip("v").split(".")[0]) >= major
+        assert tag.count(".") == 2  # a release, pinned, never a floating tag
