@@ -43,7 +43,11 @@ def _promtool(*args: str) -> str:
 
 
 def test_the_alert_rules_and_scrape_config_pass_promtool() -> None:
-    assert "SUCCESS: 7 rules found" in _promtool("check", "rules", "alerts.yml")
+    assert f"SUCCESS: {len(alert_expressions())} rules found" in _promtool("check", "rules", "alerts.yml")
+    rules = [r for g in yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"] for r in g["rules"]]
+    assert {r["labels"]["severity"] for r in rules} <= {"critical", "warning"}
+    assert all(r["annotations"]["description"] for r in rules)
+    assert any("absent(" in r["expr"] for r in rules)  # an alert when the service's series are gone
     assert "is valid prometheus config" in _promtool("check", "config", "prometheus.yml")
 
 
