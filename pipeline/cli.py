@@ -7,6 +7,7 @@ import asyncio
 import gc
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,6 +186,10 @@ async def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     tune_gc()
+    # The service's JSON logs go to a file, so that the progress bar and the summary stay readable.
+    log_file = args.log_file or Path(tempfile.gettempdir()) / "marketo-pipeline-demo.log"
+    configure_logging(args.log_level, stream=log_file.open("a", encoding="utf-8"))
+    sys.stderr.write(f"demo: the service's logs go to {log_file}\n")
     stop = asyncio.Event()
     _stop_on_signals(stop)
     return await demo(settings, count=args.count, sim_port=args.sim_port, stop=stop, api=args.api)
@@ -241,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_verb = _verb(verbs, "demo", _demo, "the simulator, the service and a demo load, with a summary")
     demo_verb.add_argument("--count", type=_positive, default=10_000, help="events in the demo load")
     demo_verb.add_argument("--sim-port", type=int, default=8089, help="port the simulator listens on")
+    demo_verb.add_argument("--log-file", type=Path, help="where the service's logs go (default: in the temp dir)")
     demo_verb.add_argument(
         "--api", choices=("soap", "rest"), default="soap", help="the Marketo API the service speaks to the simulator"
     )

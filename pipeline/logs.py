@@ -63,6 +63,19 @@ def _mask(_logger: object, _method: str, event: MutableMapping[str, Any]) -> Mut
     return event
 
 
+# What aiokafka logs at ERROR while a group or a topic is being set up, and which resolves itself in a moment: a
+# coordinator not elected yet, a leader not known yet. Reported as warnings, so that errors mean something to fix.
+_TRANSIENT: Final = ("GroupCoordinatorNotAvailableError", "NotLeaderForPartitionError", "Marking the coordinator dead")
+
+
+def _transient_startup(record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR and record.name.startswith("aiokafka"):
+        message = record.getMessage()
+        if any(marker in message for marker in _TRANSIENT):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
     """Route structlog, and the standard library's logging (aiokafka, aiohttp), to `stream` (stdout) as JSON lines."""
     out = stream or sys.stdout
@@ -90,6 +103,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
             ],
         )
     )
+    handler.addFilter(_transient_startup)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # Libraries are chatty at info; their warnings and errors are what an operator needs.

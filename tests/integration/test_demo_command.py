@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from devkit.kafka import Topics, free_port
@@ -42,6 +43,8 @@ async def test_demo_answers_every_event_prints_a_summary_and_stops_on_ctrl_c(
         str(free_port()),
         "--api",
         api,
+        "--log-file",
+        str(tmp_path / "service.log"),
     ]
     stderr = tmp_path / "stderr.txt"
     with stderr.open("wb") as err:
@@ -66,3 +69,8 @@ async def test_demo_answers_every_event_prints_a_summary_and_stops_on_ctrl_c(
     assert "limit faults (20023, 20024, 606, 615)" in text
     assert "results CREATED" in text
     assert "stopped." in text
+    assert f"the service's logs go to {tmp_path / 'service.log'}" in text
+    assert not [line for line in text.splitlines() if line.startswith("{")]  # no JSON over the progress and summary
+    logged = [orjson.loads(line) for line in (tmp_path / "service.log").read_text().splitlines()]
+    assert any(entry["event"] == "service_started" for entry in logged)
+    assert not [e for e in logged if e["level"] == "error" and "Coordinator" in e["event"]]

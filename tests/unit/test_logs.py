@@ -60,3 +60,20 @@ def test_exception_text_and_nested_values_are_masked_too() -> None:
     }
     assert probe["keys"] == ["email:d***@example.com"]
     assert stdlib["event"] == "could not reach e***@example.com"
+
+
+def test_aiokafka_conditions_that_resolve_themselves_are_warnings_not_errors() -> None:
+    import io  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    import orjson  # noqa: PLC0415
+
+    from pipeline.logs import configure_logging  # noqa: PLC0415
+
+    out = io.StringIO()
+    configure_logging("info", stream=out)
+    aiokafka = logging.getLogger("aiokafka.consumer.group_coordinator")
+    aiokafka.error("Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError")
+    aiokafka.error("Unable connect to node: SaslAuthenticationFailed")
+    levels = [orjson.loads(line)["level"] for line in out.getvalue().splitlines()]
+    assert levels == ["warning", "error"]
