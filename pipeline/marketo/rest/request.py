@@ -8,7 +8,7 @@ alone with the reason, never the call.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urlencode
@@ -79,6 +79,23 @@ def _lead_refusal(record: Record, routing: RestRouting) -> str | None:
     return None
 
 
+def _encode_each(
+    records: Sequence[Record], encode: Callable[[Record], dict[str, object]]
+) -> tuple[list[dict[str, object]], list[int], list[Refusal]]:
+    """Each record's `input` entry, the positions sent, and a refusal for each record `encode` refuses alone."""
+    inputs: list[dict[str, object]] = []
+    sent: list[int] = []
+    refused: list[Refusal] = []
+    for index, record in enumerate(records):
+        try:
+            inputs.append(encode(record))
+        except _RefusedError as exc:
+            refused.append(Refusal(index, exc.code, str(exc), invalid=exc.invalid))
+            continue
+        sent.append(index)
+    return inputs, sent, refused
+
+
 def _put(out: dict[str, object], name: str, value: object) -> None:
     """Set `name` once: Marketo wants keys unique in a record; a second, different value cannot be sent."""
     if name in out:
@@ -125,19 +142,14 @@ def build_sync_leads(
 ) -> Encoded[RestRequest]:
     """Sync Leads (`POST /rest/v1/leads.json`) for records of one (action, lookupField, partitionName)."""
     action, lookup, partition = route.params
-    inputs: list[dict[str, object]] = []
-    sent: list[int] = []
-    refused: list[Refusal] = []
-    for index, record in enumerate(records):
+
+    def encode(record: Record) -> dict[str, object]:
         reason = _lead_refusal(record, routing)
-        try:
-            if reason is not None:
-                raise _RefusedError(reason)  # noqa: TRY301 - one path for every refusal
-            inputs.append(lead_input(record.lead or Lead(), lookup, fields, routing.fsp_field))
-        except _RefusedError as exc:
-            refused.append(Refusal(index, exc.code, str(exc), invalid=exc.invalid))
-            continue
-        sent.append(index)
+        if reason is not None:
+            raise _RefusedError(reason)
+        return lead_input(record.lead or Lead(), lookup, fields, routing.fsp_field)
+
+    inputs, sent, refused = _encode_each(records, encode)
     if not inputs:
         return Encoded(None, (), tuple(refused))
     body: dict[str, object] = {"action": action}
@@ -265,16 +277,14 @@ def role_input(mobject: MObject) -> dict[str, object]:
 def build_sync_objects(route: Route, records: Sequence[Record]) -> Encoded[RestRequest]:
     """Sync Opportunities or Sync Opportunity Roles (`dedupeBy: dedupeFields`) for records of one action."""
     roles = route.operation is RestOperation.SYNC_OPPORTUNITY_ROLES
-    inputs, sent, refused = [], [], []
-    for index, record in enumerate(records):
-        try:
-            if record.mobject is None:
-                raise _RefusedError("not an object")  # noqa: TRY301
-            inputs.append(role_input(record.mobject) if roles else opportunity_input(record.mobject))
-        except _RefusedError as exc:
-            refused.append(Refusal(index, exc.code, str(exc), invalid=exc.invalid))
-            continue
-        sent.append(index)
+
+    def encode(record: Record) -> dict[str, object]:
+        if record.mobject is None:
+            msg = "not an object"
+            raise _RefusedError(msg)
+        return role_input(record.mobject) if roles else opportunity_input(record.mobject)
+
+    inputs, sent, refused = _encode_each(records, encode)
     if not inputs:
         return Encoded(None, (), tuple(refused))
     action = route.params[0]
