@@ -140,12 +140,13 @@ class Topics:
     results: str
     dlq: str
     group: str
+    budget: str = "marketo.budget"
 
     @classmethod
     def unique(cls) -> Topics:
-        """Names no other run uses."""
+        """Names no other run uses (its Marketo budget too: each run has a simulator of its own)."""
         tag = uuid.uuid4().hex[:10]
-        return cls(f"in-{tag}", f"results-{tag}", f"dlq-{tag}", f"group-{tag}")
+        return cls(f"in-{tag}", f"results-{tag}", f"dlq-{tag}", f"group-{tag}", f"budget-{tag}")
 
 
 async def create_topics(

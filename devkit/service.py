@@ -38,6 +38,7 @@ def service_settings(
             "results_topic": topics.results,
             "dlq_topic": topics.dlq,
             "group_id": topics.group,
+            "budget_topic": topics.budget,
         },
         "marketo": {"endpoint": endpoint, "user_id": credentials.user_id, "secret_key": credentials.secret_key},
         "http": {"port": 0},

@@ -21,6 +21,7 @@ import structlog
 from pipeline._tasks import await_chains
 from pipeline.config import Settings
 from pipeline.deliver.access import AccessGate
+from pipeline.deliver.budget import BUDGET_TOPIC_CONFIG, BudgetAssignor, DayLedger
 from pipeline.deliver.clock import ClockCheck
 from pipeline.deliver.delivery import BatchDelivery, DeliverPolicy
 from pipeline.deliver.governor import RateGovernor
@@ -31,7 +32,7 @@ from pipeline.deliver.token import TokenSource
 from pipeline.deliver.transport import Transport
 from pipeline.errors import FatalError, fatal_in
 from pipeline.flow import Flow, FlowLimits
-from pipeline.ingest.admin import max_message_bytes
+from pipeline.ingest.admin import ensure_topics, max_message_bytes
 from pipeline.ingest.consumer import EventSource
 from pipeline.ingest.decode import decode_event, internal_error
 from pipeline.marketo.rest.route import MAX_RECORDS_PER_CALL, RestRouting, rest_router
@@ -113,10 +114,19 @@ class Service:
         self.access = AccessGate(settings.deliver.access_retry_s, on_change=self.metrics.marketo_access.set)
         self.clock = ClockCheck()
         rest = settings.marketo.api == "rest"
+        d = settings.deliver
         self.governor = RateGovernor(
-            calls_per_window=settings.deliver.calls_per_20s,
-            daily_quota=settings.deliver.rest_daily_quota if rest else settings.deliver.daily_quota,
+            calls_per_window=d.calls_per_20s,
+            daily_quota=d.rest_daily_quota if rest else d.daily_quota,
+            max_in_flight=d.max_concurrency,
         )
+        # Shared: no call before the group says this instance's share (pipeline.deliver.budget).
+        self.assignor = BudgetAssignor(d.max_concurrency) if d.shared_budget else None
+        if self.assignor is not None:
+            self.governor.limit(0, 0, at_once=True)
+        self._ledger: DayLedger | None = None
+        self._shared_yet = False  # whether a share came from the group yet
+        self._publish_share()
         self.transport: Transport[Any] | None = None
         # Records out (sent, or on their way) when their partition was revoked: never sent again. By record, not by
         # partition: a partition given back later is a new ownership, whose records are new ones.
@@ -190,6 +200,8 @@ class Service:
         if connected is None:
             return None
         sink, limits = connected
+        if s.deliver.shared_budget:
+            self._ledger = await stack.enter_async_context(await self._day_ledger())
         publisher = OutcomePublisher(
             sink,
             self.book,
@@ -208,6 +220,7 @@ class Service:
             on_revoked=self._on_revoked,
             on_assigned=self._on_assigned,
             max_poll_records=s.ingest.max_poll_records,
+            assignors=() if self.assignor is None else (self.assignor,),
         )
         return _Wiring(await stack.enter_async_context(source), sink, pool, publisher)
 
@@ -236,6 +249,12 @@ class Service:
             if stop.is_set():
                 return None
             pause = min(pause * 2, KAFKA_RETRY_MAX_S)
+
+    async def _day_ledger(self) -> DayLedger:
+        """The budget topic's ledger (the topic made, compacted, when it is missing)."""
+        k = self.settings.kafka
+        await ensure_topics(k, [k.budget_topic], partitions=1, configs={k.budget_topic: BUDGET_TOPIC_CONFIG})
+        return DayLedger(k, k.budget_topic, self.governor, client_id=k.client_id)
 
     async def _message_limits(self) -> dict[str, int]:
         """What the results and dead-letter topics take, as the broker says; the configured size where it is silent.
@@ -295,6 +314,8 @@ class Service:
         async with asyncio.TaskGroup() as group:
             pool = group.create_task(wiring.pool.run())
             helpers = [group.create_task(loop(wiring)) for loop in (self._tick, self._dispatch, self._commit_loop)]
+            if self._ledger is not None:
+                helpers.append(group.create_task(self._ledger.run()))
             await self._consume(wiring, stop)
             if await self._drain():
                 await wiring.pool.close()
@@ -443,6 +464,8 @@ class Service:
         self.metrics.pending_events.set(self.book.pending)
         self.metrics.pending_bytes.set(self.book.pending_bytes)
         self.metrics.daily_quota_remaining.set(self.governor.quota_remaining)
+        if self._ledger is not None:
+            self.metrics.group_calls_today.set(self._ledger.group_calls_today())
         for partition, lag in (await wiring.source.lag()).items():
             self.metrics.consumer_lag.labels(str(partition)).set(lag)
         for tp, end in wiring.source.log_ends().items():
@@ -486,4 +509,34 @@ class Service:
     async def _on_assigned(self, partitions: list[PartitionId]) -> None:
         if self._wiring is not None:
             self._wiring.source.pause_new(partitions)
+            self._take_share(partitions, self._wiring.source.partition_count())
         log.info("partitions_assigned", partitions=[p for _, p in partitions])
+
+    def _take_share(self, partitions: list[PartitionId], total: int) -> None:
+        """This instance's part of Marketo's limits, as the group's leader split them with the partitions.
+
+        A member of a group whose leader runs an older version gets no share from it: its part of the partitions
+        is its part of the limits then. A raise waits a window unless no other instance may have calls in it.
+        """
+        if self.assignor is None:
+            return
+        d, share, self.assignor.share = self.settings.deliver, self.assignor.share, None
+        if share is not None:
+            calls, flight = share.of(d.calls_per_20s), share.of(d.max_concurrency)
+        else:
+            calls = d.calls_per_20s * len(partitions) // max(total, 1)
+            flight = max(d.max_concurrency * len(partitions) // max(total, 1), 1 if partitions else 0)
+        at_once = False
+        if not self._shared_yet and self._ledger is not None:
+            at_once, starts = self._ledger.quiet()
+            if at_once:
+                self.governor.seed(starts)
+        self._shared_yet = True
+        self.governor.limit(calls, flight, at_once=at_once)
+        self._publish_share()
+        log.info("budget_share", calls_per_20s=calls, concurrency=flight, at_once=at_once, share=share)
+
+    def _publish_share(self) -> None:
+        wanted = self.governor.pending_raise or (self.governor.calls_per_window, self.governor.max_in_flight)
+        self.metrics.budget_calls.set(wanted[0])
+        self.metrics.budget_concurrency.set(wanted[1])

@@ -68,6 +68,8 @@ class KafkaSettings(_Section):
     dlq_topic: str = "leads.dlq"
     group_id: str = "marketo-pipeline"
     client_id: str = "marketo-pipeline"
+    # The compacted topic where the group counts its Marketo calls of the day (deliver.shared_budget).
+    budget_topic: str = "marketo.budget"
     # The largest message the input topic takes (Kafka's default); `topics` gives the dead-letter topic room for
     # that and the dead-letter headers, and no message the service publishes is larger than its topic takes.
     max_message_bytes: Annotated[int, Field(ge=64 * 1024)] = 1_048_588
@@ -243,6 +245,9 @@ class DeliverSettings(_Section):
     backoff_base_ms: PositiveInt = 200
     backoff_max_ms: PositiveInt = 30_000
     access_retry_s: Annotated[float, Field(gt=0)] = 30.0
+    # The limits above are the Marketo instance's: the consumer group splits them among its members and counts
+    # the day's calls together in kafka.budget_topic. False: this process alone uses every one of them.
+    shared_budget: bool = True
 
 
 class HttpSettings(_Section):

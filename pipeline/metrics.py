@@ -119,6 +119,15 @@ class Metrics:
         self.daily_quota_remaining = Gauge(f"{p}daily_quota_remaining", "Marketo calls left today.", registry=r)
         self.marketo_access = Gauge(f"{p}marketo_access_ok", "1 while Marketo accepts our calls.", registry=r)
         self.marketo_access.set(1)
+        self.budget_calls = Gauge(
+            f"{p}budget_calls_per_20s", "This instance's share of Marketo's calls per 20 s.", registry=r
+        )
+        self.budget_concurrency = Gauge(
+            f"{p}budget_concurrency", "This instance's share of Marketo's concurrent calls.", registry=r
+        )
+        self.group_calls_today = Gauge(
+            f"{p}group_calls_today", "Marketo calls the whole group made today, as the budget topic says.", registry=r
+        )
         self.access_tokens = Counter(
             f"{p}access_tokens", "REST access tokens fetched from Marketo's identity service.", registry=r
         )

@@ -422,6 +422,7 @@ class BatchDelivery:
             self._metrics.daily_quota_remaining.set(self._governor.quota_remaining)
             if any(map(self._abandon, records)):  # given up while this call waited: not sent again
                 self._governor.refund()
+                self._governor.release()
                 raise CallAbandonedError(attempt - 1)
             try:
                 outcomes = await self._timed_call(request, len(records))
@@ -432,6 +433,8 @@ class BatchDelivery:
                     raise
                 self._refused(exc, operation)
                 continue
+            finally:
+                self._governor.release()
             self._access.accepted(operation=operation)
             self._clock.accepted()
             self._call_faults = (None, 0)

@@ -8,6 +8,7 @@ from typing import Any, Self
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import KafkaError
 
 from pipeline.errors import FatalError
@@ -56,6 +57,7 @@ class EventSource:
         on_revoked: PartitionsCallback,
         on_assigned: PartitionsCallback,
         max_poll_records: int,
+        assignors: tuple[Any, ...] = (),
     ) -> None:
         self._topic = topic
         self._listener = _Listener(self._forgetting(on_revoked), self._forgetting(on_assigned))
@@ -69,6 +71,8 @@ class EventSource:
             # Replay writes in transactions: an event of one that aborted was never replayed, and is not read.
             isolation_level="read_committed",
             max_poll_records=max_poll_records,
+            # Assignors of ours first; round robin, which every version speaks, while older members are in the group.
+            partition_assignment_strategy=(*assignors, RoundRobinPartitionAssignor),
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             max_poll_interval_ms=300_000,
@@ -110,6 +114,10 @@ class EventSource:
     def assignment(self) -> list[PartitionId]:
         """The partitions this instance owns now."""
         return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
+    def partition_count(self) -> int:
+        """How many partitions the input topic has, as this consumer's metadata says (0 when unknown)."""
+        return len(self._consumer.partitions_for_topic(self._topic) or ())
 
     async def poll(self, timeout_ms: int) -> list[RawMessage]:
         """The next messages of every owned partition, in offset order per partition."""

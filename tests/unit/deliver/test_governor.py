@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 
 import pytest
 
+from pipeline.deliver import governor as governor_module
 from pipeline.deliver.backoff import backoff_s
-from pipeline.deliver.governor import MARGIN_S, WINDOW_S, RateGovernor
+from pipeline.deliver.governor import MARGIN_S, RAISE_AFTER_S, WINDOW_S, RateGovernor
 
 
 class Clock:
@@ -47,3 +50,76 @@ def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
         samples = [backoff_s(attempt, base_s=0.2, cap_s=30.0, rng=rng) for _ in range(200)]
         assert all(0 <= s <= ceiling for s in samples)
         assert max(samples) > ceiling / 2
+
+
+async def test_a_cut_share_applies_at_once_and_counts_the_calls_already_in_the_window() -> None:
+    clock = Clock()
+    governor = RateGovernor(calls_per_window=10, daily_quota=1000, clock=clock)
+    for _ in range(6):
+        await governor.acquire()
+        governor.release()
+    governor.limit(4, 2)
+    assert (governor.calls_per_window, governor.max_in_flight) == (4, 2)
+    # six calls are in the window and the share is four: the third oldest must age out before one more
+    assert governor.delay() == pytest.approx(WINDOW_S + MARGIN_S)
+    clock.now += WINDOW_S + MARGIN_S
+    assert governor.delay() == 0
+
+
+async def test_a_raised_share_waits_one_window_unless_told_it_may_start_at_once() -> None:
+    clock = Clock()
+    governor = RateGovernor(calls_per_window=2, daily_quota=1000, max_in_flight=1, clock=clock)
+    governor.limit(6, 3)
+    assert (governor.calls_per_window, governor.max_in_flight) == (2, 1)
+    assert governor.pending_raise == (6, 3)
+    clock.now += RAISE_AFTER_S - 0.1
+    governor.delay()
+    assert governor.calls_per_window == 2
+    clock.now += 0.2
+    governor.delay()
+    assert (governor.calls_per_window, governor.max_in_flight) == (6, 3)
+    assert governor.pending_raise is None
+    governor.limit(0, 0, at_once=True)
+    governor.limit(5, 2, at_once=True)
+    assert (governor.calls_per_window, governor.max_in_flight) == (5, 2)
+
+
+async def test_concurrency_beyond_the_share_waits_for_a_call_to_end() -> None:
+    governor = RateGovernor(calls_per_window=100, daily_quota=1000, max_in_flight=2)
+    await governor.acquire()
+    await governor.acquire()
+    third = asyncio.create_task(governor.acquire())
+    await asyncio.sleep(0.05)
+    assert not third.done()
+    assert governor.in_flight == 2
+    governor.release()
+    await asyncio.wait_for(third, timeout=1.0)
+    assert governor.in_flight == 2
+
+
+async def test_a_raise_that_comes_due_wakes_a_waiting_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(governor_module, "RAISE_AFTER_S", 0.3)
+    governor = RateGovernor(calls_per_window=100, daily_quota=1000, max_in_flight=1)
+    governor.limit(100, 0)  # a cut to no concurrency at all
+    waiting = asyncio.create_task(governor.acquire())
+    await asyncio.sleep(0.05)
+    governor.limit(100, 1)  # a raise: it comes due 0.3 s from now, and nothing else wakes the waiting call
+    started = time.monotonic()
+    await asyncio.wait_for(waiting, timeout=5.0)
+    assert time.monotonic() - started >= 0.25
+
+
+async def test_the_group_counts_the_day_together_and_seeded_starts_count_in_the_window() -> None:
+    clock, wall = Clock(), Clock()
+    wall.now = 1_000_000.0
+    governor = RateGovernor(calls_per_window=3, daily_quota=10, clock=clock, wall=wall, day=lambda: "2026-12-02")
+    governor.others_today("2026-12-02", 7)
+    assert governor.quota_remaining == 3
+    governor.others_today("2026-12-01", 7)  # yesterday's count is not today's
+    assert governor.quota_remaining == 10
+    governor.seed([wall.now - 1.0, wall.now - 2.0, wall.now - 30.0])  # the last one is out of any window
+    await governor.acquire()
+    assert governor.delay() == pytest.approx(WINDOW_S + MARGIN_S - 2.0)
+    assert governor.recent_starts() == pytest.approx([wall.now - 2.0, wall.now - 1.0, wall.now])
+    governor.spend_day()
+    assert governor.quota_remaining == 0
