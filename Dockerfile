@@ -1,5 +1,7 @@
 # marketo-pipeline: multi-stage, slim, non-root.
-FROM python:3.11-slim AS build
+# The base is pinned to a Python patch release and a Debian release; a registry that needs byte-for-byte builds
+# adds the digest it serves for that tag (docker buildx imagetools inspect python:3.11.14-slim-bookworm).
+FROM python:3.11.14-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md requirements.lock ./
 COPY pipeline ./pipeline
@@ -9,7 +11,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock \
  && /opt/venv/bin/pip install --no-cache-dir --no-deps .
 
-FROM python:3.11-slim
+FROM python:3.11.14-slim-bookworm
 LABEL org.opencontainers.image.title="marketo-pipeline" \
       org.opencontainers.image.description="Keeps a Marketo instance in sync with lead-change events on Kafka" \
       org.opencontainers.image.licenses="Apache-2.0"

@@ -17,7 +17,7 @@ from bench.envelope import CREDENTIALS
 from devkit.kafka import Topics, create_topics, last_written, retry_kafka, wait_all_committed
 from devkit.results import read_results
 from devkit.service import ServiceProcess, service_settings
-from devkit.simulator import SimulatorProcess, rest_marketo_settings
+from devkit.simulator import SimulatorProcess, full_windows, rest_marketo_settings
 from pipeline.config import Settings
 from pipeline.ops.produce import produce
 from pipeline.ops.synthetic import SyntheticLoad
@@ -134,15 +134,6 @@ async def throughput(
             "calls_bound": stats["leads"] // 300 + PARTITIONS,
         },
     }
-
-
-def full_windows(starts: list[float], window_s: float = 20.0) -> list[int]:
-    """Calls started in each complete 20 s window from the first call (the last, partial window left out)."""
-    if not starts:
-        return []
-    first, last = min(starts), max(starts)
-    windows = int((last - first) // window_s)
-    return [sum(1 for t in starts if first + n * window_s <= t < first + (n + 1) * window_s) for n in range(windows)]
 
 
 LIMIT_CODES = {"soap": ("20023", "20024"), "rest": ("606", "615")}

@@ -122,3 +122,12 @@ class SimulatorProcess:
         if self._process.poll() is None:
             os.kill(self._process.pid, signal.SIGTERM)
         self._process.wait(timeout=30)
+
+
+def full_windows(starts: list[float], window_s: float = 20.0) -> list[int]:
+    """Calls started in each complete 20 s window from the first call (the last, partial window left out)."""
+    if not starts:
+        return []
+    first, last = min(starts), max(starts)
+    windows = int((last - first) // window_s)
+    return [sum(1 for t in starts if first + n * window_s <= t < first + (n + 1) * window_s) for n in range(windows)]

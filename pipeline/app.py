@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import aiohttp
 import structlog
+from aiokafka.errors import KafkaError
 
 from pipeline._tasks import await_chains
 from pipeline.config import Settings
@@ -121,7 +122,7 @@ class Service:
             max_in_flight=d.max_concurrency,
         )
         # Shared: no call before the group says this instance's share (pipeline.deliver.budget).
-        self.assignor = BudgetAssignor(d.max_concurrency) if d.shared_budget else None
+        self.assignor = BudgetAssignor(d.calls_per_20s, d.max_concurrency) if d.shared_budget else None
         if self.assignor is not None:
             self.governor.limit(0, 0, at_once=True)
         self._ledger: DayLedger | None = None
@@ -144,8 +145,20 @@ class Service:
         """The event loop has ticked recently."""
         return time.monotonic() - self._heartbeat < LIVENESS_S
 
+    def kafka_not_ready(self) -> list[str]:
+        """Why the service's Kafka clients are not up (/readyz/kafka); empty when they are."""
+        reasons = []
+        wiring = self._wiring
+        if wiring is None and self._kafka_problem is not None:
+            reasons.append(f"Kafka: {self._kafka_problem}")
+        if wiring is None:
+            reasons.append("consumer not started")
+        elif not wiring.sink.connected:
+            reasons.append("producer not connected")
+        return reasons
+
     def not_ready(self) -> list[str]:
-        """Why the service is not ready; empty when it is."""
+        """Why the service is not doing its work now (/readyz); empty when it is."""
         reasons = []
         wiring = self._wiring
         if wiring is None and self._kafka_problem is not None:
@@ -193,15 +206,18 @@ class Service:
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=s.deliver.max_concurrency * 2))
         )
         ops = OpsServer(
-            host=self.ops_host, port=s.http.port, registry=self.metrics.registry, ready=self.not_ready, alive=self.alive
+            host=self.ops_host,
+            port=s.http.port,
+            registry=self.metrics.registry,
+            ready=self.not_ready,
+            alive=self.alive,
+            kafka_ready=self.kafka_not_ready,
         )
         self.ops_port = (await stack.enter_async_context(ops)).port  # /readyz says why while Kafka does not answer
         connected = await self._connect(stack, stop)
         if connected is None:
             return None
         sink, limits = connected
-        if s.deliver.shared_budget:
-            self._ledger = await stack.enter_async_context(await self._day_ledger())
         publisher = OutcomePublisher(
             sink,
             self.book,
@@ -239,11 +255,18 @@ class Service:
                 max_batch_bytes=min(MAX_BATCH_BYTES, *limits.values()),
                 max_request_bytes=max(MAX_REQUEST_BYTES, *limits.values()),
             )
+            attempt = AsyncExitStack()
             try:
-                return await stack.enter_async_context(sink), limits
+                entered = await attempt.enter_async_context(sink)
+                if s.deliver.shared_budget:  # the day's count of the group, read before any call
+                    self._ledger = await attempt.enter_async_context(await self._day_ledger())
             except FatalError as exc:
+                await attempt.aclose()
                 self._kafka_problem = str(exc)
                 log.error("kafka_refuses_or_unreachable", error=str(exc), retry_in_s=pause)  # noqa: TRY400 - no trace
+            else:
+                await stack.enter_async_context(attempt.pop_all())
+                return entered, limits
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pause)
             if stop.is_set():
@@ -253,7 +276,11 @@ class Service:
     async def _day_ledger(self) -> DayLedger:
         """The budget topic's ledger (the topic made, compacted, when it is missing)."""
         k = self.settings.kafka
-        await ensure_topics(k, [k.budget_topic], partitions=1, configs={k.budget_topic: BUDGET_TOPIC_CONFIG})
+        configs = {k.budget_topic: BUDGET_TOPIC_CONFIG}
+        try:
+            await ensure_topics(k, [k.budget_topic], partitions=1, replication=None, configs=configs)
+        except KafkaError as exc:
+            raise FatalError(f"cannot make the budget topic {k.budget_topic}: {exc}") from exc
         return DayLedger(k, k.budget_topic, self.governor, client_id=k.client_id)
 
     async def _message_limits(self) -> dict[str, int]:
@@ -485,9 +512,12 @@ class Service:
         What is at Marketo is awaited, its answers published and committed; then the partitions are let go. The
         next owner reads the rest again.
         """
+        if self.assignor is not None:
+            self.assignor.backlog = {}
         if not partitions:
             return
         self._abandoned.update(id(record) for record in self.flow.revoke(partitions, time.monotonic()))
+        self.governor.wake()  # calls of those records waiting for a slot give up now
         self._wake_dispatch()  # records of other partitions that waited for dropped ones may go now
         # An attempt under way ends within the call timeout: its answer is awaited, never abandoned mid-call (a
         # call landing after the next owner's would write older data over newer).
@@ -497,6 +527,7 @@ class Service:
         while self.flow.out_in(partitions) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(TICK_S)
         await self._commit(partitions)
+        self._report_backlog(partitions)
         left = self.book.pending_in(partitions)
         self.book.revoke(partitions)
         for _topic, partition in partitions:
@@ -505,6 +536,16 @@ class Service:
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_group_lag.remove(str(partition))
         log.info("partitions_revoked", partitions=[p for _, p in partitions], left_to_the_next_owner=left)
+
+    def _report_backlog(self, partitions: list[PartitionId]) -> None:
+        """Tell the group's next assignment how far behind `partitions` are: the next owners read from the commit."""
+        if self.assignor is None or self._wiring is None:
+            return
+        ends = self._wiring.source.log_ends()
+        for tp in partitions:
+            committed = self.book.committed_offset(tp)
+            if tp in ends and committed is not None:
+                self.assignor.backlog[tp] = max(ends[tp] - committed, 0)
 
     async def _on_assigned(self, partitions: list[PartitionId]) -> None:
         if self._wiring is not None:
@@ -515,17 +556,16 @@ class Service:
     def _take_share(self, partitions: list[PartitionId], total: int) -> None:
         """This instance's part of Marketo's limits, as the group's leader split them with the partitions.
 
-        A member of a group whose leader runs an older version gets no share from it: its part of the partitions
-        is its part of the limits then. A raise waits a window unless no other instance may have calls in it.
+        A group with a member of an older version, which knows no split, assigns by round robin and says no share:
+        this instance makes no call then (the older members hold the limits as their settings split them) until
+        the last of them leaves. A raise waits a window unless no other instance may have calls in it.
         """
         if self.assignor is None:
             return
-        d, share, self.assignor.share = self.settings.deliver, self.assignor.share, None
-        if share is not None:
-            calls, flight = share.of(d.calls_per_20s), share.of(d.max_concurrency)
-        else:
-            calls = d.calls_per_20s * len(partitions) // max(total, 1)
-            flight = max(d.max_concurrency * len(partitions) // max(total, 1), 1 if partitions else 0)
+        share, self.assignor.share = self.assignor.share, None
+        calls, flight = (0, 0) if share is None else (share.calls, share.concurrency)
+        if share is None and partitions:
+            log.warning("budget_share_unknown", partitions=len(partitions), of=total)
         at_once = False
         if not self._shared_yet and self._ledger is not None:
             at_once, starts = self._ledger.quiet()

@@ -4,16 +4,16 @@ Marketo's limits (calls per 20 s, concurrent calls, calls per day) belong to the
 them together:
 
 - the rate and the concurrency are split by the group's membership. The group's leader computes the split when it
-  assigns partitions (`BudgetAssignor`) and hands each member its rank and the number of members that got work,
-  with its partitions; every member re-reads it on every rebalance. A member without partitions gets no share, and
-  a group larger than Marketo's concurrency limit leaves the extra members as standbys.
+  assigns partitions (`BudgetAssignor`) and hands each member its part with its partitions; every member re-reads it
+  on every rebalance. The partitions are dealt by backlog, so that equal shares meet equal work.
 - the day's call count lives in a compacted topic (`DayLedger`): each process writes its own count of the day under
   its own key every few seconds, and reads everyone's, at start and while it runs.
 
-Trade-offs: a raised share waits one window (the governor's `RAISE_AFTER_S`), so a member added to a busy group
-starts calling 20 s after it joins and survivors of a crash take over its share 20 s after the group notices; other
-processes' counts of the day are at most `PUBLISH_S` old, so the group can pass the daily quota by the calls of that
-moment, after which Marketo's own refusal (quota spent) stops everyone.
+Trade-offs (README, "One Marketo budget for the whole group"): a raised share waits one window (the governor's
+`RAISE_AFTER_S`), so a member added to a busy group starts calling 20 s after it joins and survivors of a crash take
+over its share 20 s after the group notices; other processes' counts of the day are about `PUBLISH_S` old, so the
+group can pass the daily quota by the calls of that moment, after which Marketo's own refusal (quota spent) stops
+everyone; a member cut off from Kafka keeps its share until it notices.
 """
 
 from __future__ import annotations
@@ -44,42 +44,78 @@ from pipeline.marketo.day import marketo_day
 log = structlog.get_logger()
 
 # Compacted, and what no process updated for two days goes: a day's count is read on that day only.
-BUDGET_TOPIC_CONFIG: Final = {"cleanup.policy": "compact,delete", "retention.ms": str(2 * 24 * 3600 * 1000)}
+# Segments roll and get compacted hourly, so a start reads about one record per process that ran lately.
+BUDGET_TOPIC_CONFIG: Final = {
+    "cleanup.policy": "compact,delete",
+    "retention.ms": str(2 * 24 * 3600 * 1000),
+    "segment.ms": str(3600 * 1000),
+    "max.compaction.lag.ms": str(3600 * 1000),
+}
 PUBLISH_S: Final = 2.0  # how often a process writes its count of the day
-_SHARE: Final = struct.Struct(">hh")  # rank among the members with work (-1: none), how many have work
+# The leader's word to each member: its rank among the members with work (-1: none), how many have work, and its
+# part of the calls per 20 s and of the concurrent calls.
+_SHARE: Final = struct.Struct(">hhii")
 
 
 @dataclass(frozen=True, slots=True)
 class Share:
-    """This member's place among the group's members that have work: rank `rank` of `size` (rank -1: no work)."""
+    """This member's place among the group's members that have work (rank -1: none) and its part of the limits."""
 
     rank: int
     size: int
+    calls: int
+    concurrency: int
 
-    def of(self, total: int) -> int:
-        """This member's part of `total`: the parts of all members sum to `total` exactly."""
-        if self.rank < 0 or self.size <= 0:
-            return 0
-        return total // self.size + (1 if self.rank < total % self.size else 0)
+
+def part(total: int, rank: int, size: int) -> int:
+    """Member `rank`'s part of `total` among `size` members: the parts sum to `total` exactly."""
+    if rank < 0 or size <= 0:
+        return 0
+    return total // size + (1 if rank < total % size else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """What the members said when they joined: their partitions' backlog, and the lowest limits any has set."""
+
+    backlog: dict[tuple[str, int], int]
+    calls: int
+    concurrency: int
+    older: bool  # whether a member of an older release, which says nothing, is in the group
 
 
 class BudgetAssignor:
-    """aiokafka's round robin, which also tells each member its share of Marketo's limits.
+    """Partitions spread by backlog, and each member told its part of Marketo's limits.
 
-    Only the first `max_members` members (by member id) get partitions: Marketo's concurrency limit cannot be split
-    further, and the rest wait as standbys.
+    The members share the limits equally, so the partitions are dealt out to even the work each gets: each member
+    says when it joins how far behind its partitions were (`backlog`), and the leader deals the furthest behind first,
+    each to the member with the least so far (a partition nobody reports, its owner gone, counts as the furthest
+    behind); with no reports, that is a round robin. The limits split are the lowest any member has set (a change of
+    settings rolls out member by member). No more members get partitions than there are calls and concurrent calls
+    to give each one of each; the rest wait as standbys.
     """
 
-    name = "marketo-budget"
+    # The protocol's name is round robin's, which every member of an older release speaks: a rolling upgrade keeps
+    # one group. A leader of the older release deals by round robin and says no share (a member then makes no call);
+    # a leader of this one, with members of the older release in the group, gives no share to anyone (the older
+    # members keep the limits as their own settings split them) until the last of them has left.
+    name = "roundrobin"
     version = 0
 
-    def __init__(self, max_members: int) -> None:
-        self.max_members = max_members
+    def __init__(self, calls_per_window: int, max_concurrency: int) -> None:
+        self.calls_per_window = calls_per_window
+        self.max_concurrency = max_concurrency
         self.share: Share | None = None  # as of the last assignment made by this assignor
+        self.backlog: dict[tuple[str, int], int] = {}  # of the partitions this member just gave up
 
     def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
-        """What this member says when it joins: its topics."""
-        return ConsumerProtocolMemberMetadata(self.version, sorted(topics), b"")
+        """What this member says when it joins: its topics, its limits, how far behind its last partitions were."""
+        report = {
+            "calls": self.calls_per_window,
+            "concurrency": self.max_concurrency,
+            "backlog": [[topic, partition, behind] for (topic, partition), behind in self.backlog.items()],
+        }
+        return ConsumerProtocolMemberMetadata(self.version, sorted(topics), orjson.dumps(report))
 
     def assign(
         self,
@@ -89,17 +125,19 @@ class BudgetAssignor:
         """Each member's partitions and share (run by the group's leader)."""
         topics = sorted({topic for meta in members.values() for topic in meta.subscription})
         partitions = [(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
-        working = sorted(members)[: min(self.max_members, len(partitions))]
+        said = self._reported(members.values())
+        working = sorted(members)[: min(said.calls, said.concurrency, len(partitions))]
         owned: dict[str, dict[str, list[int]]] = {member: {} for member in members}
-        for (topic, partition), member in zip(partitions, itertools.cycle(working), strict=False):
+        for (topic, partition), member in _dealt(partitions, working, said.backlog):
             owned[member].setdefault(topic, []).append(partition)
         rank = {member: index for index, member in enumerate(working)}
-        return {
-            member: ConsumerProtocolMemberAssignment(
-                self.version, sorted(owned[member].items()), _SHARE.pack(rank.get(member, -1), len(working))
-            )
-            for member in members
-        }
+        assignments = {}
+        calls, concurrency = (0, 0) if said.older else (said.calls, said.concurrency)
+        for member in members:
+            index, size = rank.get(member, -1), len(working)
+            share = _SHARE.pack(index, size, part(calls, index, size), part(concurrency, index, size))
+            assignments[member] = ConsumerProtocolMemberAssignment(self.version, sorted(owned[member].items()), share)
+        return assignments
 
     def on_assignment(self, assignment: ConsumerProtocolMemberAssignment) -> None:
         """This member's share, from the leader's assignment."""
@@ -107,6 +145,39 @@ class BudgetAssignor:
             self.share = Share(*_SHARE.unpack(assignment.user_data))
         except struct.error:
             self.share = None
+
+    def _reported(self, metadata: Iterable[ConsumerProtocolMemberMetadata]) -> _Report:
+        """What the members said (a report that cannot be read says nothing; the leader's own limits count too)."""
+        backlog: dict[tuple[str, int], int] = {}
+        calls, concurrency, older = self.calls_per_window, self.max_concurrency, False
+        for meta in metadata:
+            try:
+                body = orjson.loads(meta.user_data or b"{}")
+                said = [((str(t), int(p)), max(int(n), 0)) for t, p, n in body.get("backlog", ())]
+                calls = min(calls, max(int(body["calls"]), 1))
+                concurrency = min(concurrency, max(int(body["concurrency"]), 1))
+            except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+                older = True  # round robin's members say nothing (b""): a member of an older release
+                continue
+            backlog.update(said)
+        return _Report(backlog, calls, concurrency, older)
+
+
+def _dealt(
+    partitions: list[tuple[str, int]], members: list[str], behind: dict[tuple[str, int], int]
+) -> list[tuple[tuple[str, int], str]]:
+    """Each partition and the member it goes to: the furthest behind first, to the member with the least so far."""
+    if not members:
+        return []
+    unknown = max(behind.values(), default=1)
+    weight = {tp: behind.get(tp, unknown) for tp in partitions}
+    load = dict.fromkeys(members, (0, 0))  # backlog, partitions
+    dealt = []
+    for tp in sorted(partitions, key=lambda tp: (-weight[tp], tp)):
+        member = min(members, key=lambda m: (*load[m], m))
+        dealt.append((tp, member))
+        load[member] = (load[member][0] + weight[tp], load[member][1] + 1)
+    return dealt
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +196,7 @@ def _entry(value: bytes) -> _Entry | None:
         body = orjson.loads(value)
         return _Entry(
             str(body["day"]),
-            int(body["calls"]),
+            max(int(body["calls"]), 0),
             float(body["at"]),
             bool(body.get("stopped", False)),
             tuple(float(s) for s in body.get("starts", ())),
@@ -164,7 +235,7 @@ class DayLedger:
                 self._started.append(client)
             await self._read_to_end()
             await self._publish(stopped=False)
-        except KafkaError as exc:
+        except (KafkaError, FatalError) as exc:
             await self._close()
             raise FatalError(f"cannot read or write the budget topic {self._topic}: {exc}") from exc
         log.info("budget_ledger_read", topic=self._topic, group_calls_today=self.group_calls_today())

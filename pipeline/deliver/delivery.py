@@ -418,12 +418,11 @@ class BatchDelivery:
         operation = request.operation.value
         while True:
             await self._access.wait_open()  # or this call's turn to probe
-            self._metrics.governor_wait.inc(await self._governor.acquire())
-            self._metrics.daily_quota_remaining.set(self._governor.quota_remaining)
-            if any(map(self._abandon, records)):  # given up while this call waited: not sent again
-                self._governor.refund()
-                self._governor.release()
+            waited = await self._governor.acquire(given_up=lambda: any(map(self._abandon, records)))
+            if waited is None:  # given up while this call waited: not sent again
                 raise CallAbandonedError(attempt - 1)
+            self._metrics.governor_wait.inc(waited)
+            self._metrics.daily_quota_remaining.set(self._governor.quota_remaining)
             try:
                 outcomes = await self._timed_call(request, len(records))
             except PipelineError as exc:

@@ -85,7 +85,8 @@ class RateGovernor:
     def seed(self, starts: Iterable[float]) -> None:
         """Count calls another process started (wall-clock times) in our window, as if they were ours."""
         now, wall_now = self._clock(), self._wall()
-        moments = [now - (wall_now - start) for start in starts if wall_now - start < WINDOW_S + MARGIN_S]
+        # a start "in the future" (the other clock ahead of ours) counts as now: it is in the window, no later
+        moments = [now - max(wall_now - start, 0.0) for start in starts if wall_now - start < WINDOW_S + MARGIN_S]
         self._starts = deque(sorted([*self._starts, *moments]))
 
     def recent_starts(self) -> list[float]:
@@ -151,25 +152,37 @@ class RateGovernor:
             return 60.0  # no share of the rate: only a new one (`limit`) lets a call start
         return self._starts[-self.calls_per_window] + WINDOW_S + MARGIN_S - now
 
-    async def acquire(self) -> float:
-        """Wait for a slot of the rate and one of the concurrency, and take both."""
+    async def acquire(self, given_up: Callable[[], bool] = lambda: False) -> float | None:
+        """Wait for a slot of the rate and one of the concurrency, and take both; the seconds waited.
+
+        None, with no slot taken, once `given_up()` says the call is not wanted any more (checked at every `wake`):
+        a member whose share was cut to nothing must not keep a revoked partition's call waiting for ever.
+        """
         started = self._clock()
         async with self._lock:
             while True:
+                if given_up():
+                    return None
                 wait = self.delay()
                 if wait <= 0 and self.in_flight < self.max_in_flight:
                     break
                 raise_in = self._apply_due_raise()
                 timeout = min(wait if wait > 0 else 60.0, 60.0 if raise_in is None else raise_in)
                 self._changed.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that meets a wake-up
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=max(timeout, 0.001))
+                    async with asyncio.timeout(max(timeout, 0.001)):
+                        await self._changed.wait()
             self._starts.append(self._clock())
             self._quota_used += 1
             self.in_flight += 1
         waited = self._clock() - started
         self.waited_s += waited
         return waited
+
+    def wake(self) -> None:
+        """Have waiting callers look again (their call may have been given up)."""
+        self._changed.set()
 
     def release(self) -> None:
         """An acquired call has ended (whatever its outcome): its concurrency slot is free."""

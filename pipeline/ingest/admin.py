@@ -8,7 +8,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from pipeline.errors import FatalError
 from pipeline.kafka import KafkaTarget, bootstrap_of, client_options
@@ -19,10 +19,14 @@ async def ensure_topics(
     names: list[str],
     *,
     partitions: int,
-    replication: int = 1,
+    replication: int | None = 1,
     configs: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
-    """Create the topics that do not exist yet (with `configs[name]`, when given); "created" or "exists" per name."""
+    """Create the topics that do not exist yet (with `configs[name]`, when given); "created" or "exists" per name.
+
+    `replication` None: three replicas, or as many as there are brokers when fewer. A topic the broker refuses to
+    create (a policy, an ACL, too few replicas) raises FatalError with the broker's error.
+    """
     admin: Any = AIOKafkaAdminClient(**client_options(bootstrap), client_id="marketo-pipeline-admin")
     try:
         await admin.start()
@@ -33,14 +37,28 @@ async def ensure_topics(
         missing = [name for name in names if name not in existing]
         if missing:
             # Another instance may create them meanwhile.
+            if replication is None:
+                replication = min(3, len((await admin.describe_cluster())["brokers"]))
             with contextlib.suppress(TopicAlreadyExistsError):
                 wanted = configs or {}
-                await admin.create_topics(
+                response = await admin.create_topics(
                     [NewTopic(name, partitions, replication, topic_configs=wanted.get(name)) for name in missing]
                 )
+                _raise_refusals(response)
         return {name: "created" if name in missing else "exists" for name in names}
     finally:
         await admin.close()
+
+
+def _raise_refusals(response: Any) -> None:  # noqa: ANN401 - aiokafka's CreateTopicsResponse
+    """FatalError naming the topics the broker refused to create (one that exists meanwhile is not refused)."""
+    refused = []
+    for topic, code, *rest in response.topic_errors:
+        error = for_code(code)
+        if code and error is not TopicAlreadyExistsError:
+            refused.append(f"{topic}: {error.__name__}{f' ({rest[0]})' if rest and rest[0] else ''}")
+    if refused:
+        raise FatalError(f"Kafka refused to create {'; '.join(refused)}")
 
 
 async def topic_partitions(bootstrap: KafkaTarget, topics: list[str]) -> list[TopicPartition]:

@@ -71,8 +71,8 @@ class EventSource:
             # Replay writes in transactions: an event of one that aborted was never replayed, and is not read.
             isolation_level="read_committed",
             max_poll_records=max_poll_records,
-            # Assignors of ours first; round robin, which every version speaks, while older members are in the group.
-            partition_assignment_strategy=(*assignors, RoundRobinPartitionAssignor),
+            # One assignor only: aiokafka 0.14 sends a JoinGroup per assignor listed, each a new rebalance.
+            partition_assignment_strategy=assignors or (RoundRobinPartitionAssignor,),
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             max_poll_interval_ms=300_000,

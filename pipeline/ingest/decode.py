@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import orjson
@@ -30,6 +30,7 @@ from pipeline.xmltext import find_unencodable
 log = structlog.get_logger()
 
 MAX_EVENT_BYTES: Final = 1024 * 1024
+SCHEMA_VERSION: Final = 1  # of the event schema this decoder reads: schemas/v1/lead-event.schema.json
 SCHEMA_REGISTRY_HEADER: Final = 5  # magic byte 0, then the schema id (4 bytes, big-endian)
 MAX_VALUE_CHARS: Final = 65_536
 MAX_ATTRIBUTES: Final = 1000
@@ -74,6 +75,8 @@ def _nonempty(value: object, where: str) -> str | None:
 def _int_id(value: object, where: str) -> int | None:
     if value is None:
         return None
+    if type(value) is float and value.is_integer():  # JSON has numbers, not integers: 42.0 is 42
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
         raise EventError(f"{where} must be a positive 32-bit integer, got {shown(value)}")
     return value
@@ -208,7 +211,9 @@ def _mobject(body: Mapping[str, Any]) -> tuple[MObject, SyncOperation]:
     mobj_type = raw.get("type")
     if not isinstance(mobj_type, str) or mobj_type not in MOBJECT_TYPES:
         raise EventError(f"mobject.type must be one of {sorted(MOBJECT_TYPES)}, got {shown(mobj_type)}")
-    operation_text = body.get("operation", "UPSERT") or "UPSERT"
+    operation_text = body.get("operation")
+    if operation_text is None:
+        operation_text = "UPSERT"
     operation = _SYNC_OPERATIONS.get(operation_text) if isinstance(operation_text, str) else None
     if operation is None:
         raise EventError(f"operation must be INSERT, UPDATE or UPSERT, got {shown(operation_text)}")
@@ -261,7 +266,7 @@ def _decode(message: RawMessage) -> Event | InvalidEvent:
     try:
         event = _event(body, message)
         if _may_hold_unencodable(value):
-            _check_characters(body)
+            _check_characters(event)
     except EventError as exc:
         return InvalidEvent(DeadLetterReason.INVALID_EVENT, str(exc), message)
     return event
@@ -287,24 +292,47 @@ def _may_hold_unencodable(raw: bytes) -> bool:
     return raw.find(b"\\") >= 0 or raw.find(b"\xef") >= 0
 
 
-def _check_characters(body: Mapping[str, Any]) -> None:
-    """Raise EventError naming the first field the pipeline uses whose text XML cannot carry.
+def _used_texts(event: Event) -> Iterator[tuple[str, str]]:
+    """Every text of `event` the service keys by or sends to Marketo, and where in the event it was."""
+    yield "event_id", event.event_id
+    if isinstance(event, LeadChange):
+        lead = event.lead
+        named = (("workspace", event.workspace), ("lead.Email", lead.email), ("lead.MarketoCookie", lead.cookie))
+        yield from ((where, text) for where, text in named if text is not None)
+        if lead.foreign_sys_person_id is not None:
+            yield "lead.ForeignSysPersonId", lead.foreign_sys_person_id
+        yield from _attrib_texts("lead.attributes", lead.attributes)
+        return
+    mobject = event.mobject
+    if mobject.external_key is not None:
+        yield from _attrib_texts("mobject.externalKey", [mobject.external_key])
+    yield from _attrib_texts("mobject.attribs", mobject.attribs)
+    for index, type_attrib in enumerate(mobject.type_attribs):
+        yield from _attrib_texts(f"mobject.typeAttribs[{index}].attribs", type_attrib.attribs)
+    for index, association in enumerate(mobject.associations):
+        yield f"mobject.associations[{index}].mObjType", association.mobj_type
+        if association.external_key is not None:
+            yield from _attrib_texts(f"mobject.associations[{index}].externalKey", [association.external_key])
 
-    Walks with a stack of its own, not by recursion: JSON nests up to 1,024 levels, deeper than Python recurses.
+
+def _attrib_texts(where: str, pairs: Iterable[tuple[str, str] | Attrib]) -> Iterator[tuple[str, str]]:
+    for pair in pairs:
+        name, value = (pair.name, pair.value) if isinstance(pair, Attrib) else pair
+        yield f"{where} name", name
+        yield f"{where}.{name}", value
+
+
+def _check_characters(event: Event) -> None:
+    """Raise EventError naming the first text the service uses whose characters XML cannot carry.
+
+    Only what the service uses: an unknown field, or an alias its upper-case field overrides, is ignored whatever
+    it holds (as the schema says, schemas/v1).
     """
-    stack: list[tuple[object, str]] = [(body[f], f) for f in ("mobject", "lead", "workspace", "event_id") if f in body]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, str):
-            bad = find_unencodable(value)
-            if bad is not None:
-                path = where if len(where) <= _SHOWN_CHARS * 2 else f"{where[:_SHOWN_CHARS]}...{where[-_SHOWN_CHARS:]}"
-                raise EventError(f"{path}: {bad}")
-        elif isinstance(value, dict):
-            for key, item in reversed(value.items()):
-                stack += ((item, f"{where}.{key}"), (key, f"{where} name"))
-        elif isinstance(value, list):
-            stack.extend((item, f"{where}[{index}]") for index, item in reversed(list(enumerate(value))))
+    for where, text in _used_texts(event):
+        bad = find_unencodable(text)
+        if bad is not None:
+            path = where if len(where) <= _SHOWN_CHARS * 2 else f"{where[:_SHOWN_CHARS]}...{where[-_SHOWN_CHARS:]}"
+            raise EventError(f"{path}: {bad}")
 
 
 def _event(body: object, message: RawMessage) -> Event:
@@ -313,7 +341,12 @@ def _event(body: object, message: RawMessage) -> Event:
     event_id = _text(body.get("event_id"), "event_id", required=True)
     if not event_id or len(event_id) > 128:  # noqa: PLR2004
         raise EventError("event_id must be 1 to 128 characters")
-    kind = body.get("kind", "lead") or "lead"
+    version = body.get("schema_version")
+    if version is not None and (isinstance(version, bool) or version != SCHEMA_VERSION):
+        raise EventError(f"schema_version must be {SCHEMA_VERSION} (schemas/v1), got {shown(version)}")
+    kind = body.get("kind")
+    if kind is None:
+        kind = "lead"
     if kind == "mobject":
         mobject, operation = _mobject(body)
         return MObjectChange(event_id, mobject_key(mobject, event_id), mobject, operation, message)

@@ -16,15 +16,28 @@ LivenessCheck = Callable[[], bool]
 
 
 class OpsServer:
-    """Serves /metrics, /healthz and /readyz on `port` (0 picks a free one) for the life of the context."""
+    """Serves /metrics, /healthz, /readyz and /readyz/kafka on `port` (0 picks a free one) for the context's life.
+
+    /readyz says whether the service does its work now (partitions, Marketo's access, the quota: for people and
+    alerts); /readyz/kafka only whether its Kafka clients are up, which is what an orchestrator's readiness probe
+    wants (a new pod of a rolling update may get no partition, and a spent quota is every pod's at once).
+    """
 
     def __init__(
-        self, *, host: str, port: int, registry: CollectorRegistry, ready: ReadinessCheck, alive: LivenessCheck
+        self,
+        *,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        ready: ReadinessCheck,
+        alive: LivenessCheck,
+        kafka_ready: ReadinessCheck | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self._registry = registry
         self._ready = ready
+        self._kafka_ready = kafka_ready or ready
         self._alive = alive
         self._runner: web.AppRunner | None = None
 
@@ -33,6 +46,7 @@ class OpsServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/readyz/kafka", self._readyz_kafka)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, self.host, self.port, reuse_address=True).start()
@@ -59,6 +73,12 @@ class OpsServer:
         )
 
     async def _readyz(self, _request: web.Request) -> web.Response:
-        reasons = self._ready()
-        body = orjson.dumps({"ready": not reasons, "reasons": reasons})
-        return web.Response(body=body, status=503 if reasons else 200, content_type="application/json")
+        return _readiness(self._ready())
+
+    async def _readyz_kafka(self, _request: web.Request) -> web.Response:
+        return _readiness(self._kafka_ready())
+
+
+def _readiness(reasons: list[str]) -> web.Response:
+    body = orjson.dumps({"ready": not reasons, "reasons": reasons})
+    return web.Response(body=body, status=503 if reasons else 200, content_type="application/json")

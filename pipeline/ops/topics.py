@@ -1,4 +1,4 @@
-"""`marketo-pipeline topics`: create the input, results and dead-letter topics, and replay's record of replays."""
+"""`marketo-pipeline topics`: the input, results and dead-letter topics, replay's record of replays, the budget."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.config import Settings
+from pipeline.deliver.budget import BUDGET_TOPIC_CONFIG
 from pipeline.ingest.admin import ensure_topics
 from pipeline.ops.replay import replayed_topic
 from pipeline.outcome.letter import DLQ_HEADROOM_BYTES
@@ -31,10 +32,11 @@ async def create_topics(
     """
     k = settings.kafka
     given = configs or {}
-    names = [k.input_topic, k.results_topic, k.dlq_topic, replayed_topic(settings)]
+    names = [k.input_topic, k.results_topic, k.dlq_topic, replayed_topic(settings), k.budget_topic]
     per_topic = {name: dict(given) for name in names}
     per_topic[k.dlq_topic]["max.message.bytes"] = str(dead_letter_topic_bytes(k.max_message_bytes))
     per_topic[replayed_topic(settings)]["cleanup.policy"] = "compact"  # which dead letters were replayed, by letter
+    per_topic[k.budget_topic] |= BUDGET_TOPIC_CONFIG  # the group's Marketo calls of the day, by process
     status = await ensure_topics(k, names, partitions=partitions, replication=replication, configs=per_topic)
     table = Table(title=f"topics on {k.bootstrap}")
     table.add_column("topic")

@@ -1,10 +1,24 @@
-"""Building the input messages of integration tests."""
+"""Building the input messages of integration tests, and holding results to the published schema."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import orjson
+from jsonschema import Draft202012Validator
+
+RESULT_SCHEMA = Draft202012Validator(
+    json.loads((Path(__file__).resolve().parents[2] / "schemas" / "v1" / "result.schema.json").read_text())
+)
+
+
+def published_results(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`values`, each checked against schemas/v1/result.schema.json (what consumers of the topic code against)."""
+    for value in values:
+        RESULT_SCHEMA.validate(value)
+    return values
 
 
 def events(bodies: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:

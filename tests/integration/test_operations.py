@@ -60,9 +60,31 @@ def alert_expressions() -> dict[str, str]:
     return {rule["alert"]: rule["expr"] for group in rules["groups"] for rule in group["rules"]}
 
 
-def dashboard_expressions() -> dict[str, str]:
+def dashboard_expressions(job: str = ".*", instance: str = ".*") -> dict[str, str]:
+    """Every panel's queries, with the dashboard's job and instance variables set as Grafana sets them."""
     dashboard = json.loads(DASHBOARD.read_text())
-    return {f"{p['title']} [{t['refId']}]": t["expr"] for p in dashboard["panels"] for t in p["targets"]}
+    return {
+        f"{p['title']} [{t['refId']}]": t["expr"].replace("$job", job).replace("$instance", instance)
+        for p in dashboard["panels"]
+        for t in p["targets"]
+    }
+
+
+def test_the_dashboard_imports_into_any_grafana() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("job", "instance"):
+        assert variables[name]["datasource"]["uid"] == "${datasource}"
+        assert "marketo_pipeline_build_info" in variables[name]["definition"]
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            for metric in _METRIC.finditer(target["expr"]):  # every series is narrowed to the job and instance
+                selector = target["expr"][metric.end() :].split("}", 1)[0]
+                assert 'job=~"$job"' in selector, target["expr"]
+                assert 'instance=~"$instance"' in selector, target["expr"]
 
 
 def test_the_dashboard_shows_what_operators_need() -> None:
@@ -96,8 +118,11 @@ async def test_a_real_prometheus_scrapes_the_service_and_every_expression_runs(
         {"_key": f"email:p{n}@example.com", "event_id": f"evt-{n}", "lead": {"Email": f"p{n}@example.com"}}
         for n in range(50)
     ]
+    bodies.append({"_key": "x", "event_id": "evt-bad", "lead": {"Email": 7}})  # one dead letter
+    # some calls and some retries, so every panel has something to show
+    await sim.configure(faults=[{"kind": "http_500", "rate": 0.4}])
     async with (
-        RunningService(pipeline_settings(kafka_bootstrap, topics, sim)) as running,
+        RunningService(pipeline_settings(kafka_bootstrap, topics, sim, batch={"max_leads": 5})) as running,
         aiohttp.ClientSession() as session,
     ):
         metrics_text = await _get(session, f"{running.ops_url}/metrics")
@@ -141,11 +166,14 @@ async def test_a_real_prometheus_scrapes_the_service_and_every_expression_runs(
                     reply = await _get(session, f"{api}/query", query="sum(marketo_pipeline_results_total)")
                 except aiohttp.ClientError:
                     return None
-                samples = reply["data"]["result"] if reply.get("status") == "success" else []
+                if not isinstance(reply, dict) or reply.get("status") != "success":
+                    return None  # not answering its API yet
+                samples = reply["data"]["result"]
                 value = float(samples[0]["value"][1]) if samples else 0.0
-                return value if value >= len(bodies) else None
+                return value if value >= valid else None
 
-            assert await wait_for(scraped_results, timeout_s=60, what="Prometheus to scrape the results") == len(bodies)
+            valid = len(bodies) - 1  # one result per valid lead; the bad event is a dead letter
+            assert await wait_for(scraped_results, timeout_s=60, what="Prometheus to scrape the results") == valid
 
             async def lag_reported() -> bool:
                 text = await _get(session, f"{running.ops_url}/metrics")
@@ -154,9 +182,23 @@ async def test_a_real_prometheus_scrapes_the_service_and_every_expression_runs(
             await wait_for(lag_reported, what="consumer lag for every owned partition")
             targets = await _get(session, f"{api}/targets")
             assert [t["health"] for t in targets["data"]["activeTargets"]] == ["up"]
-            for name, expr in {**alert_expressions(), **dashboard_expressions()}.items():
+            instance = f"127.0.0.1:{running.service.ops_port}"
+            # every panel's query returns data, with the variables set to this job and this instance
+            for name, expr in dashboard_expressions("marketo-pipeline", instance).items():
+
+                async def has_data(expr: str = expr) -> bool:  # rate() needs two scrapes in its range
+                    reply = await _get(session, f"{api}/query", query=expr)
+                    assert reply["status"] == "success", f"{expr}: {reply}"
+                    return bool(reply["data"]["result"])
+
+                await wait_for(has_data, timeout_s=30, what=f"data for the panel {name}: {expr}")
+            # every alert is well-formed and names series Prometheus has
+            for name, expr in alert_expressions().items():
                 reply = await _get(session, f"{api}/query", query=expr)
                 assert reply["status"] == "success", f"{name}: {reply}"
+                for metric in set(_METRIC.findall(expr)) | ({"up"} if "up{" in expr else set()):
+                    found = await _get(session, f"{api}/query", query=f"group({metric})")
+                    assert found["data"]["result"], f"{name}: no series {metric}"
             rules = await _get(session, f"{api}/rules")
             loaded = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
             assert loaded == set(alert_expressions())

@@ -14,7 +14,7 @@ from devkit.service import RunningService
 from devkit.simulator import SimClient
 from pipeline.contract import DlqHeader
 from tests.integration.conftest import CREDENTIALS, pipeline_settings
-from tests.integration.helpers import events
+from tests.integration.helpers import events, published_results
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ async def results_for(bootstrap: str, topics: Topics, count: int) -> list[dict[s
         return values if sum(len(v["event_ids"]) for v in values) >= count else None
 
     result: list[dict[str, Any]] = await wait_for(enough, what=f"results for {count} events")
-    return result
+    return published_results(result)
 
 
 async def test_happy_path_for_all_three_calls(kafka_bootstrap: str, topics: Topics, sim: SimClient) -> None:
@@ -268,6 +268,8 @@ async def test_rejected_credentials_pause_and_recover_without_dead_letters(
 
         await wait_for(refused, what="the service to stop being ready")
         assert "Marketo refuses our calls" in await _text(f"{running.ops_url}/readyz")
+        # what an orchestrator probes: the Kafka clients are up, so the pod is not taken out for Marketo's refusal
+        assert await _status(f"{running.ops_url}/readyz/kafka") == 200
         assert (await read_all(kafka_bootstrap, topics.results)).values == []
         await sim.configure(secret_key=CREDENTIALS.secret_key)
         results = await results_for(kafka_bootstrap, topics, len(bodies))
@@ -342,8 +344,9 @@ async def test_the_topics_command_gives_the_dead_letter_topic_room_for_any_input
 
     names = Topics.unique()
     kafka = {"bootstrap": kafka_bootstrap, "input_topic": names.input, "results_topic": names.results}
-    settings = Settings(kafka={**kafka, "dlq_topic": names.dlq})
-    await create_pipeline_topics(settings, 1, console=Console(quiet=True))
+    settings = Settings(kafka={**kafka, "dlq_topic": names.dlq, "budget_topic": names.budget})
+    status = await create_pipeline_topics(settings, 1, console=Console(quiet=True))
+    assert status[names.budget] == "created"  # the group's Marketo budget of the day
     limits = await max_message_bytes(kafka_bootstrap, [names.input, names.dlq])
     assert limits[names.dlq] == settings.kafka.max_message_bytes + DLQ_HEADROOM_BYTES
     assert limits[names.dlq] > limits[names.input]
@@ -362,7 +365,7 @@ async def test_the_topics_command_applies_the_topic_configs_given_and_keeps_the_
     names = Topics.unique()
     settings = Settings(
         kafka={"bootstrap": kafka_bootstrap, "input_topic": names.input, "results_topic": names.results,
-               "dlq_topic": names.dlq}
+               "dlq_topic": names.dlq, "budget_topic": names.budget}
     )  # fmt: skip
     await create_pipeline_topics(
         settings, 1, console=Console(quiet=True), replication=1, configs={"max.message.bytes": "2000000"}

@@ -71,6 +71,9 @@ async def test_a_wrong_password_is_said_clearly_and_the_service_stays_up_unready
         said = await wait_for(unready_with_reason, timeout_s=60, what="/readyz to say what Kafka refuses")
         assert "authentication" in said.lower() or "sasl" in said.lower(), said
         assert await _status(f"http://127.0.0.1:{service.service.ops_port}/readyz") == 503
+        kafka_said = await _text(f"http://127.0.0.1:{service.service.ops_port}/readyz/kafka")
+        assert await _status(f"http://127.0.0.1:{service.service.ops_port}/readyz/kafka") == 503
+        assert "Kafka" in kafka_said, kafka_said
         await asyncio.sleep(3)  # tried again meanwhile, and still up: no crash, no loop of restarts
         assert not task.done()
     finally:

@@ -43,6 +43,9 @@ def test_the_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck() -> Non
     stages = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
     assert len(stages) >= 2
     assert all("slim" in image for image in stages)
+    # no floating tag: a Python patch release and a Debian release, and the same base for both stages
+    assert all(re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", image) for image in stages)
+    assert len(set(stages)) == 1
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users
     assert users[-1] not in {"root", "0"}
@@ -76,6 +79,12 @@ def test_the_compose_stack_is_complete_and_consistent(monkeypatch: pytest.Monkey
     assert target == f"pipeline:{settings.http.port}"
 
 
+def _env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines, as kustomize reads a generator's `envs` file."""
+    lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
 def _manifests() -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(K8S.glob("*.yaml")):
@@ -88,7 +97,12 @@ def _manifests() -> dict[str, list[dict[str, Any]]]:
 def test_the_kubernetes_manifests_fit_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
     manifests = _manifests()
     [deployment] = manifests["Deployment"]
-    [config_map] = [m for m in manifests["ConfigMap"] if m["metadata"]["name"] == "marketo-pipeline"]
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    # the settings' ConfigMap is generated with a hash in its name: a change of settings rolls the pods
+    [generator] = kustomization["configMapGenerator"]
+    assert generator["name"] == "marketo-pipeline"
+    assert not kustomization.get("generatorOptions", {}).get("disableNameSuffixHash")
+    config_map = {"metadata": {"name": generator["name"]}, "data": _env_file(K8S / generator["envs"][0])}
     [secret] = manifests["Secret"]
     env = _pipeline_env(config_map["data"]) | _pipeline_env(secret["stringData"])
     _assert_known_keys(env)
@@ -102,7 +116,8 @@ def test_the_kubernetes_manifests_fit_the_service(monkeypatch: pytest.MonkeyPatc
     [port] = container["ports"]
     assert port["containerPort"] == settings.http.port
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # the Kafka clients up, not partitions nor Marketo: a rolling update's new pod may get no partition
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz/kafka"
     assert spec["terminationGracePeriodSeconds"] > settings.service.drain_deadline_s
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert container["resources"]["limits"]["memory"]
@@ -115,7 +130,6 @@ def test_the_kubernetes_manifests_fit_the_service(monkeypatch: pytest.MonkeyPatc
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     [pdb] = manifests["PodDisruptionBudget"]
     assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     for resource in kustomization["resources"]:
         assert (K8S / resource).exists()
 

@@ -123,3 +123,17 @@ async def test_the_group_counts_the_day_together_and_seeded_starts_count_in_the_
     assert governor.recent_starts() == pytest.approx([wall.now - 2.0, wall.now - 1.0, wall.now])
     governor.spend_day()
     assert governor.quota_remaining == 0
+
+
+async def test_a_call_given_up_while_it_waits_takes_no_slot() -> None:
+    governor = RateGovernor(calls_per_window=100, daily_quota=1000, max_in_flight=1)
+    governor.limit(100, 0)  # this member's share was cut to nothing
+    abandoned = [False]
+    waiting = asyncio.create_task(governor.acquire(given_up=lambda: abandoned[0]))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    abandoned[0] = True
+    governor.wake()
+    assert await asyncio.wait_for(waiting, timeout=1.0) is None
+    assert governor.in_flight == 0
+    assert governor.calls_today == 0
