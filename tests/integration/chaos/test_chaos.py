@@ -126,6 +126,7 @@ async def answered(bootstrap: str, topics: Topics) -> int:
 
 
 @APIS
+@pytest.mark.timeout(900)  # each process after a kill makes its first call one window later (shared budget)
 async def test_the_service_killed_five_times_loses_nothing(
     kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
