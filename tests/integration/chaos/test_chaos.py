@@ -402,13 +402,14 @@ async def test_replies_in_small_segments_are_read_whole_and_every_lead_ends_at_i
 
 
 @APIS
+@pytest.mark.timeout(900)  # a member that joins a busy group makes its first call one window later
 async def test_a_rebalance_under_a_backlog_leaves_every_lead_at_its_last_event(
     kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path, api: str
 ) -> None:
     await sim.configure(latency_ms=150)
     bodies = load(size(6_000, 100_000), events_per_lead=30, follow_ups=api == "rest")
     settings = pipeline_settings(
-        kafka_bootstrap, topics, sim, api, batch={"max_leads": 100}, deliver={"max_concurrency": 4},
+        kafka_bootstrap, topics, sim, api, batch={"max_leads": 100}, deliver={"max_concurrency": 8},
         ingest={"max_pending_events": 1500, "max_poll_records": 300},
     )  # fmt: skip
     await publish(kafka_bootstrap, topics.input, events(bodies))
@@ -472,6 +473,7 @@ async def test_ten_thousand_fuzzed_malformed_events_leave_the_service_up(
     assert {h[DlqHeader.REASON] for h in dead.headers} <= {b"invalid_json", b"invalid_event"}
 
 
+@pytest.mark.timeout(900)  # members joining a busy group make their first call one window later
 async def test_three_instances_one_killed_one_added_keep_per_lead_order(
     kafka_bootstrap: str, topics: Topics, sim: SimClient, tmp_path: Path
 ) -> None:
@@ -508,6 +510,7 @@ async def test_three_instances_one_killed_one_added_keep_per_lead_order(
     await order_kept(sim, bodies)
 
 
+@pytest.mark.timeout(900)
 async def test_three_instances_hold_one_marketo_budget_through_a_kill_and_an_addition(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
