@@ -550,10 +550,10 @@ class Service:
     async def _on_assigned(self, partitions: list[PartitionId]) -> None:
         if self._wiring is not None:
             self._wiring.source.pause_new(partitions)
-            self._take_share(partitions, self._wiring.source.partition_count())
+            self._take_share(partitions)
         log.info("partitions_assigned", partitions=[p for _, p in partitions])
 
-    def _take_share(self, partitions: list[PartitionId], total: int) -> None:
+    def _take_share(self, partitions: list[PartitionId]) -> None:
         """This instance's part of Marketo's limits, as the group's leader split them with the partitions.
 
         A group with a member of an older version, which knows no split, assigns by round robin and says no share:
@@ -565,7 +565,7 @@ class Service:
         share, self.assignor.share = self.assignor.share, None
         calls, flight = (0, 0) if share is None else (share.calls, share.concurrency)
         if share is None and partitions:
-            log.warning("budget_share_unknown", partitions=len(partitions), of=total)
+            log.warning("budget_share_unknown", partitions=len(partitions))
         at_once = False
         if not self._shared_yet and self._ledger is not None:
             at_once, starts = self._ledger.quiet()

@@ -115,10 +115,6 @@ class EventSource:
         """The partitions this instance owns now."""
         return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
 
-    def partition_count(self) -> int:
-        """How many partitions the input topic has, as this consumer's metadata says (0 when unknown)."""
-        return len(self._consumer.partitions_for_topic(self._topic) or ())
-
     async def poll(self, timeout_ms: int) -> list[RawMessage]:
         """The next messages of every owned partition, in offset order per partition."""
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_poll_records)

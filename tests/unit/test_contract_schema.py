@@ -112,11 +112,7 @@ def _mutated(body: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
     if isinstance(parent, dict) and path[-1] in parent and data.draw(st.booleans()):
         del parent[path[-1]]
     elif isinstance(parent, dict | list):
-        value = data.draw(WRONG)
-        if isinstance(parent, dict):
-            parent[path[-1]] = value
-        else:
-            parent[path[-1]] = value
+        parent[path[-1]] = data.draw(WRONG)
     return body
 
 
