@@ -85,10 +85,44 @@ REST_TOKEN_TTL_S = 5
 BULK_CALL = {"soap": "syncMultipleLeads", "rest": "syncLeads"}
 
 
+# Each measured twice, in turn (passthrough, pipeline, passthrough, pipeline), and the best time of each kept:
+# on a shared 2-core machine one run of either moves by a tenth with what else runs, and the goal is a ratio.
+THROUGHPUT_ROUNDS = 2
+
+
 async def throughput(
     bootstrap: str, events: int = 200_000, profile: Path | None = None, api: str = "soap"
 ) -> dict[str, dict[str, Any]]:
-    """The service against a zero-latency, unlimited simulator, and a passthrough of the same events, in one run."""
+    """The service against a zero-latency, unlimited simulator, and a passthrough of the same events, in one run.
+
+    Both are timed `THROUGHPUT_ROUNDS` times, alternating; the ratio is the best passthrough time over the best
+    pipeline time. The pipeline's figures are those of its best round; efficiency is its worst round's.
+    """
+    rounds = [
+        await _throughput_round(bootstrap, events, profile, api) for _ in range(1 if profile else THROUGHPUT_ROUNDS)
+    ]
+    passthrough_s = min(r["passthrough_s"] for r in rounds)
+    best = min(rounds, key=lambda r: r["pipeline_s"])
+    pipeline_s = best["pipeline_s"]
+    return {
+        "throughput": {
+            "events": events,
+            "pipeline_events_per_s": round(events / pipeline_s),
+            "passthrough_events_per_s": round(events / passthrough_s),
+            "ratio": round(passthrough_s / pipeline_s, 3),
+            "pipeline_s": round(pipeline_s, 2),
+            "passthrough_s": round(passthrough_s, 2),
+            "rounds": len(rounds),
+            "pipeline_s_each": [round(r["pipeline_s"], 2) for r in rounds],
+            "passthrough_s_each": [round(r["passthrough_s"], 2) for r in rounds],
+            **best["figures"],
+            "failed_records": max(r["figures"]["failed_records"] for r in rounds),
+        },
+        "efficiency": min((r["efficiency"] for r in rounds), key=lambda e: e["leads_per_call_avg"]),
+    }
+
+
+async def _throughput_round(bootstrap: str, events: int, profile: Path | None, api: str) -> dict[str, Any]:
     topics = Topics.unique()
     await create_topics(bootstrap, topics, partitions=PARTITIONS)
     load = SyntheticLoad(seed=11, duplicates=0.2, invalid=0.01, mobjects=0.0, cookies=0.0, prefix="tp")
@@ -110,16 +144,11 @@ async def throughput(
         simulator.stop()
     bulk = BULK_CALL[api]
     calls = stats["calls"][bulk]
-    valid = events - kinds["invalid"]
     tally = await read_results(bootstrap, topics)  # after the clock stopped
     return {
-        "throughput": {
-            "events": events,
-            "pipeline_events_per_s": round(events / pipeline_s),
-            "passthrough_events_per_s": round(events / passthrough_s),
-            "ratio": round(passthrough_s / pipeline_s, 3),
-            "pipeline_s": round(pipeline_s, 2),
-            "passthrough_s": round(passthrough_s, 2),
+        "passthrough_s": passthrough_s,
+        "pipeline_s": pipeline_s,
+        "figures": {
             "pipeline_peak_rss_mb": peak,
             "pipeline_cpu_s": service.cpu,
             "simulator_cpu_s": simulator_cpu,
@@ -130,7 +159,7 @@ async def throughput(
             "distinct_leads": stats["leads"],
             "calls": sum(stats["calls"].values()),
             "leads_per_call_avg": round(stats["records"][bulk] / calls, 1) if calls else 0,
-            "naive_calls": valid,
+            "naive_calls": events - kinds["invalid"],
             "calls_bound": stats["leads"] // 300 + PARTITIONS,
         },
     }

@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives import serialization
 
+from pipeline.deliver.budget import BUDGET_TOPIC_CONFIG
 from pipeline.ingest.admin import topic_partitions
 from pipeline.ingest.tail import TopicTail
 
@@ -152,15 +153,21 @@ class Topics:
 async def create_topics(
     bootstrap: str, topics: Topics, partitions: int, configs: dict[str, dict[str, str]] | None = None
 ) -> None:
-    """The input, results and dead-letter topics of `topics` (with `configs[name]`, when given)."""
+    """The input, results and dead-letter topics of `topics` (with `configs[name]`, when given), and its budget topic.
+
+    The budget topic is made as the service makes it, so that a run starts as a deployment does: its topics there.
+    """
     admin: Any = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         wanted = configs or {}
         await admin.create_topics(
             [
-                NewTopic(name, partitions, 1, topic_configs=wanted.get(name))
-                for name in (topics.input, topics.results, topics.dlq)
+                *(
+                    NewTopic(name, partitions, 1, topic_configs=wanted.get(name))
+                    for name in (topics.input, topics.results, topics.dlq)
+                ),
+                NewTopic(topics.budget, 1, 1, topic_configs=wanted.get(topics.budget, BUDGET_TOPIC_CONFIG)),
             ]
         )
     finally:

@@ -256,18 +256,19 @@ class DayLedger:
 
     async def _read_to_end(self) -> None:
         partitions = [TopicPartition(self._topic, p) for p in sorted(await self._partitions())]
+        # The ends first: asked after `assign`, they wait for the metadata update the assignment starts (~0.5 s).
+        ends = await self._consumer.end_offsets(partitions)
         self._consumer.assign(partitions)
         await self._consumer.seek_to_beginning(*partitions)
-        ends = await self._consumer.end_offsets(partitions)
         while [tp for tp, end in ends.items() if await self._consumer.position(tp) < end]:
             self._take(await self._consumer.getmany(timeout_ms=1000))
 
     async def _partitions(self) -> set[int]:
         for _ in range(50):  # a topic created a moment ago reaches the metadata shortly
+            await self._consumer._client.force_metadata_update()  # noqa: SLF001 - no public way to ask for it
             found = self._consumer.partitions_for_topic(self._topic)
             if found:
                 return set(found)
-            await self._consumer._client.force_metadata_update()  # noqa: SLF001 - no public way to ask for it
             await asyncio.sleep(0.1)
         raise FatalError(f"the budget topic {self._topic} does not exist")
 

@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 from pipeline.marketo.day import marketo_day, seconds_to_next_day
 
@@ -142,7 +143,7 @@ class RateGovernor:
         """
         self._apply_due_raise()
         if self.quota_remaining <= 0:
-            return max(seconds_to_next_day(), 1.0)
+            return max(seconds_to_next_day(datetime.fromtimestamp(self._wall(), UTC)), 1.0)
         now = self._clock()
         while self._starts and self._starts[0] + WINDOW_S + MARGIN_S <= now:
             self._starts.popleft()

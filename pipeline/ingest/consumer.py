@@ -83,7 +83,8 @@ class EventSource:
         self._started = False
         self.paused = False
         self._next: dict[Any, int] = {}  # partition -> the offset after the last message poll handed over
-        self._read_any = False  # whether the last poll handed over any message
+        self._read_any = False  # whether the last telling poll handed over any message
+        self._resumed = False  # the next poll is the first since fetching resumed
 
     async def __aenter__(self) -> Self:
         try:
@@ -117,8 +118,14 @@ class EventSource:
 
     async def poll(self, timeout_ms: int) -> list[RawMessage]:
         """The next messages of every owned partition, in offset order per partition."""
+        # A poll while paused finds nothing by design, and so may the first after a resume, before the fetcher has
+        # fetched again: neither is a sign that nothing is behind (which would send every partial batch at once).
+        telling = not self.paused and not self._resumed
+        self._resumed = False
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_poll_records)
-        self._read_any = any(batches.values())
+        read = any(batches.values())
+        if telling or read:
+            self._read_any = read
         for tp, records in batches.items():
             if records:
                 self._next[tp] = records[-1].offset + 1
@@ -152,6 +159,7 @@ class EventSource:
         """Fetch again."""
         if self.paused:
             self.paused = False
+            self._resumed = True
             self._consumer.resume(*self._consumer.assignment())
             log.info("consumption_resumed")
 

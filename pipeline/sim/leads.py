@@ -1,15 +1,20 @@
 """The simulator's leads, with the key precedence and update rules of Marketo's syncLead documentation.
 
 Matching: Id, then ForeignSysPersonId (with its type), then the Munchkin cookie, then Email
-(case-insensitive, only when dedupe is on). An Id that matches nothing is an error; a foreign id or
-cookie that matches nothing falls back to Email. Every method runs without awaiting, so one call's
-changes are atomic with respect to concurrent calls.
+(case-insensitive, only when dedupe is on). A foreign id or cookie that matches nothing falls back to Email.
+Every method runs without awaiting, so one call's changes are atomic with respect to concurrent calls.
+
+Where the documentation is silent, the simulator chooses, and says so (SIMULATOR'S CHOICE) with its reason:
+an Id that matches nothing fails with 20103; a workspace that does not exist fails with 20110; a lead found by a
+unique key outside the named workspace's primary partition fails with 20106.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+DEFAULT_WORKSPACE: Final = "Default"
 
 
 class LeadRejectedError(Exception):
@@ -75,11 +80,36 @@ class SyncContext:
     workspace: str | None = None  # the MktowsContextHeader's targetWorkspace, if any
 
 
+@dataclass(frozen=True, slots=True)
+class AssignmentRule:
+    """A lead partition assignment rule: a new lead whose `field` holds `value` is created in `partition`.
+
+    SIMULATOR'S CHOICE: Marketo's rules are set up in its Admin screens and may test many things; the simulator's
+    test one attribute for equality (case-insensitive, as Marketo compares text), and the first rule that
+    matches decides.
+    """
+
+    field: str
+    value: str
+    partition: str
+
+    def matches(self, lead: LeadInput) -> bool:
+        """Whether `lead`, as the request carries it, falls in this rule."""
+        if self.field == "Email":
+            given = lead.email
+        else:
+            given = next((v for name, v in reversed(lead.attributes) if name == self.field), None)
+        return given is not None and given.strip().casefold() == self.value.strip().casefold()
+
+
 class LeadStore:
     """Leads by Id, with unique indexes on foreign id and cookie and a multi-index on Email."""
 
-    def __init__(self, workspaces: dict[str, str] | None = None) -> None:
-        self.workspaces = workspaces or {"Default": "Default"}
+    def __init__(
+        self, workspaces: dict[str, str] | None = None, assignment_rules: tuple[AssignmentRule, ...] = ()
+    ) -> None:
+        self.workspaces = workspaces or {DEFAULT_WORKSPACE: DEFAULT_WORKSPACE}
+        self.assignment_rules = assignment_rules
         self._by_id: dict[int, StoredLead] = {}
         self._by_fsp: dict[tuple[str, str], int] = {}
         self._by_cookie: dict[str, int] = {}
@@ -87,6 +117,7 @@ class LeadStore:
         self._next_id = 1
         self._clock = 0
         self._indexes: dict[str, dict[str, list[int]]] = {}  # attribute -> value -> ids, built when first looked up
+        self.duplicate_matches = 0  # Email matches that had several leads to choose from
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -103,13 +134,19 @@ class LeadStore:
         ids = self._by_email.get(email_key(email))
         if not ids:
             return None
-        # With duplicates (dedupEnabled false earlier), Marketo updates the most recently touched one.
-        return max((self._by_id[i] for i in ids), key=lambda lead: lead.touched)
+        # With duplicates (dedupEnabled false earlier, or an Email changed), Marketo updates the most recently added
+        # one: ids grow.
+        if len(ids) > 1:
+            self.duplicate_matches += 1
+        return self._by_id[max(ids)]
 
     def _match(self, lead: LeadInput, ctx: SyncContext) -> tuple[StoredLead | None, str | None]:
         if lead.id is not None:
             found = self._by_id.get(lead.id)
             if found is None:
+                # SIMULATOR'S CHOICE: the docs do not say what an unknown Id does; 20103 is the code Marketo's
+                # getLead answers an unknown lead with (a recorded fault), and creating a lead under an Id the
+                # caller chose is something Marketo never does.
                 raise LeadRejectedError("20103", f"Lead not found: Id {lead.id}")
             return found, "id"
         if lead.foreign_sys_person_id is not None:
@@ -128,23 +165,47 @@ class LeadStore:
             raise LeadRejectedError("20101", "Lead key required: Id, ForeignSysPersonId, Email or cookie")
         return None, None
 
+    def workspace(self, name: str) -> str | None:
+        """The workspace called `name`, as the instance spells it.
+
+        Marketo's names are not case-sensitive: the syncLead documentation's own sample names the Default workspace
+        `default`.
+        """
+        wanted = name.strip().casefold()
+        return next((w for w in self.workspaces if w.casefold() == wanted), None)
+
     def _check_workspace(self, found: StoredLead | None, matched_by: str | None, workspace: str | None) -> str:
-        """The partition a new lead goes to; raises when the seed's workspace rules forbid the sync."""
+        """The workspace's primary partition; raises when the seed's workspace rules forbid the sync."""
         if workspace is None:
-            return self.workspaces["Default"]
-        primary = self.workspaces.get(workspace)
-        if primary is None:
-            raise LeadRejectedError("20110", f"Workspace not found: {workspace}")
+            return self.workspaces[DEFAULT_WORKSPACE]
+        primary = self.workspaces[workspace]
         if found is not None and matched_by in {"id", "fsp", "cookie"} and found.partition != primary:
+            # The seed: such a lead "must exist in the primary partition of the specified workspace, or an error
+            # is returned". SIMULATOR'S CHOICE of the code: 20106, Lead sync failed (the seed names none).
             msg = f"Lead {found.id} is not in the primary partition of workspace {workspace}"
             raise LeadRejectedError("20106", msg)
         return primary
 
+    def _named_workspace(self, name: str | None) -> str | None:
+        if name is None:
+            return None
+        found = self.workspace(name)
+        if found is None:
+            # SIMULATOR'S CHOICE: the docs do not say; 20110 (Parameter bad) is Marketo's code for a request
+            # naming something that does not exist (a recorded syncCustomObjects fault: "Object name is not valid").
+            raise LeadRejectedError("20110", f"Workspace not found: {name}")
+        return found
+
+    def _new_lead_partition(self, lead: LeadInput, primary: str) -> str:
+        """Where a new lead goes: the partition of the first assignment rule it falls in, else `primary`."""
+        rule = next((r for r in self.assignment_rules if r.matches(lead)), None)
+        return primary if rule is None else rule.partition
+
     def sync(self, lead: LeadInput, ctx: SyncContext) -> tuple[str, StoredLead]:
         """Insert or update one lead; returns ("CREATED" | "UPDATED", the stored lead)."""
+        workspace = self._named_workspace(ctx.workspace)
         found, matched_by = self._match(lead, ctx)
-        partition = self._check_workspace(found, matched_by, ctx.workspace)
-        self._check_foreign_id(found, lead)
+        primary = self._check_workspace(found, matched_by, workspace)
         self._clock += 1
         if found is None:
             stored = StoredLead(
@@ -152,8 +213,8 @@ class LeadStore:
                 email=None,
                 foreign_sys_person_id=None,
                 foreign_sys_type=None,
-                workspace=ctx.workspace or "Default",
-                partition=partition,
+                workspace=workspace or DEFAULT_WORKSPACE,
+                partition=self._new_lead_partition(lead, primary),
             )
             self._next_id += 1
             self._by_id[stored.id] = stored
@@ -179,6 +240,25 @@ class LeadStore:
         return status, stored
 
     # --- what the REST front-end needs (pipeline.sim.restapi) --------------------------------------------------------
+
+    def find(self, lead_id: int | None, key: tuple[str, str] | None) -> int | None:
+        """The lead an association names: by Marketo Id, else by an attribute's value (its external key).
+
+        SIMULATOR'S CHOICE: when several leads hold the key's value, the most recently added one, as Email matches.
+        """
+        if lead_id is not None:
+            return lead_id if lead_id in self._by_id else None
+        if key is None:
+            return None
+        name, value = key
+        if name == "Email":
+            found = self._by_email_key(value)
+            return None if found is None else found.id
+        if name == "ForeignSysPersonId":
+            owners = [i for (_, fsp_id), i in self._by_fsp.items() if fsp_id == value]
+            return max(owners, default=None)
+        holders = self.with_attribute(name, value)
+        return holders[-1].id if holders else None
 
     def with_email(self, email: str) -> list[StoredLead]:
         """Every lead with this Email (case-insensitive), oldest first."""
@@ -232,14 +312,6 @@ class LeadStore:
                 index.setdefault(value, []).append(stored.id)
         stored.attributes[name] = value
 
-    def _check_foreign_id(self, found: StoredLead | None, lead: LeadInput) -> None:
-        if lead.foreign_sys_person_id is None or lead.foreign_sys_type is None:
-            return
-        owner = self._by_fsp.get((lead.foreign_sys_type, lead.foreign_sys_person_id))
-        if owner is not None and (found is None or owner != found.id):
-            msg = f"ForeignSysPersonId {lead.foreign_sys_person_id} already belongs to lead {owner}"
-            raise LeadRejectedError("20106", msg)
-
     def _set_email(self, stored: StoredLead, email: str | None) -> None:
         if stored.email is not None:
             ids = self._by_email.get(email_key(stored.email), [])
@@ -252,8 +324,17 @@ class LeadStore:
             self._by_email.setdefault(email_key(email), []).append(stored.id)
 
     def _set_foreign_id(self, stored: StoredLead, fsp_type: str, fsp_id: str) -> None:
+        """Give `stored` this foreign id; a lead that held it before holds it no more.
+
+        It is a unique key, and "if both foreignSysPersonId and Marketo Id are present ..., the Marketo Id takes
+        precedence and the foreignSysPersonId will be updated for that lead".
+        """
         if stored.foreign_sys_person_id is not None and stored.foreign_sys_type is not None:
             self._by_fsp.pop((stored.foreign_sys_type, stored.foreign_sys_person_id), None)
+        owner = self._by_fsp.get((fsp_type, fsp_id))
+        if owner is not None and owner != stored.id:
+            previous = self._by_id[owner]
+            previous.foreign_sys_person_id = previous.foreign_sys_type = None
         stored.foreign_sys_person_id, stored.foreign_sys_type = fsp_id, fsp_type
         self._by_fsp[(fsp_type, fsp_id)] = stored.id
 

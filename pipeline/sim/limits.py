@@ -15,8 +15,9 @@ WINDOW_S = 20.0
 class CallLimiter:
     """Admits a call or names the fault that refuses it; admitted calls must be released once."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, day: Callable[[], str] = marketo_day) -> None:
         self._clock = clock
+        self._day = day  # Marketo's date, which turns at midnight America/Chicago
         self._recent: deque[float] = deque()
         self._quota_day = ""
         self._quota_used = 0
@@ -43,7 +44,7 @@ class CallLimiter:
                 self._recent.append(now)
                 self._quota_used += 1
             return refusal
-        today = marketo_day()  # Marketo's day turns at midnight America/Chicago
+        today = self._day()
         if today != self._quota_day:
             self._quota_day, self._quota_used = today, 0
         if settings.daily_quota is not None and self._quota_used >= settings.daily_quota:

@@ -1,7 +1,12 @@
-"""The simulator's MObjects: Programs (UPDATE only: costs and tags), Opportunities and their person roles.
+"""The simulator's MObjects: Programs (UPDATE only: costs, tags and channel), Opportunities and their person roles.
 
 INSERT creates new objects and skips existing ones; UPDATE changes existing ones and skips new ones;
 UPSERT does both. An object is found by its id or by its external key. Each call runs without awaiting.
+
+Associations follow the syncMObjects documentation: an Opportunity may name its Company, an OpportunityPersonRole
+its Lead and its Opportunity (instead of the OpportunityId and PersonId attributes, or beside them), each by id
+or external key; the objects named must exist, and an object has one association of each type (a new one replaces
+the old). SIMULATOR'S CHOICE: the simulator keeps no Companies, so any Company named is taken as it is.
 """
 
 from __future__ import annotations
@@ -11,14 +16,22 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from pipeline.sim.reasons import RecordSkippedError, RestCallError
 
 TYPES: Final = frozenset({"Program", "Opportunity", "OpportunityPersonRole"})
+# Which objects each type may be associated with (the seed's mObjAssociation row), and the attribute each fills.
+ASSOCIATIONS: Final[dict[str, dict[str, str | None]]] = {
+    "Program": {},
+    "Opportunity": {"Company": None},
+    "OpportunityPersonRole": {"Lead": "PersonId", "Opportunity": "OpportunityId"},
+}
+CHANNEL: Final = "Channel"  # a Program's channel travels as a Tag whose Type is Channel (getMObjects' replies)
 _COST_REQUIRED: Final = ("Month", "Amount")
 _TAG_REQUIRED: Final = ("Type", "Value")
 _ROLE_REQUIRED: Final = ("OpportunityId", "PersonId")
+_ROLE_OBJECT: Final = {"OpportunityId": "Opportunity", "PersonId": "Lead"}
 _GUIDS: Final = uuid.UUID("6d1c8d2e-7c1a-4c53-9a57-0d1f1d0b6b1e")
 # The REST fields of an Opportunity and of a role (opportunities.md, opportunity-roles.md); the store keeps their
 # SOAP names, the REST name with a capital first letter (`closeDate` is `CloseDate`).
@@ -110,12 +123,37 @@ class MObjectOutcome:
     error: str | None = None
 
 
+class LeadFinder(Protocol):
+    """How the object store looks up the leads that roles name (the simulator's LeadStore)."""
+
+    def find(self, lead_id: int | None, key: tuple[str, str] | None) -> int | None:
+        """The id of the lead with this id, or whose attribute `key[0]` holds `key[1]`; None when there is none."""
+        ...
+
+
+class _NoLeads:
+    def find(self, lead_id: int | None, key: tuple[str, str] | None) -> int | None:
+        del lead_id, key
+        return None
+
+
 class MObjectStore:
     """Objects by (type, id), with an index on (type, external key name, value)."""
 
-    def __init__(self, programs: tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self,
+        programs: tuple[int, ...] | None = None,
+        *,
+        leads: LeadFinder | None = None,
+        tags: dict[str, tuple[str, ...]] | None = None,
+        channels: tuple[str, ...] | None = None,
+    ) -> None:
         # None: every positive id names an existing Program (they are made in Marketo's UI, not the API).
         self.programs = programs
+        self.leads: LeadFinder = _NoLeads() if leads is None else leads  # an empty LeadStore is falsy
+        # The tag values and channels a Program may take; None: any (they are defined in Marketo Admin).
+        self.tags = tags
+        self.channels = channels
         self._objects: dict[tuple[str, int], StoredMObject] = {}
         self._by_key: dict[tuple[str, str, str], int] = {}
         self._by_value: dict[tuple[str, str], int] = {}  # (type, external key value): how REST finds an Opportunity
@@ -166,13 +204,12 @@ class MObjectStore:
         return MObjectOutcome(status, found.id, key, None)
 
     def _create(self, obj: MObjectInput) -> MObjectOutcome:
-        if obj.type == "OpportunityPersonRole":
-            given = {name for name, _ in obj.attribs}
-            missing = [name for name in _ROLE_REQUIRED if name not in given]
-            if missing:
-                return MObjectOutcome("FAILED", 0, obj.external_key, f"Required attribute missing: {missing[0]}")
         stored = StoredMObject(type=obj.type, id=self._next_id, external_key=obj.external_key)
         error = self._apply(stored, obj)
+        if error is None and obj.type == "OpportunityPersonRole":
+            missing = [name for name in _ROLE_REQUIRED if not stored.attribs.get(name)]
+            if missing:
+                error = f"Required attribute missing: {missing[0]} (or a {_ROLE_OBJECT[missing[0]]} association)"
         if error is not None:
             return MObjectOutcome("FAILED", 0, obj.external_key, error)
         self._next_id += 1
@@ -198,11 +235,59 @@ class MObjectStore:
             error = self._apply_type_attrib(stored.type, new_type_attribs, attr_type, dict(pairs))
             if error is not None:
                 return error
-        stored.type_attribs = new_type_attribs
-        stored.attribs.update(obj.attribs)
+        attribs = dict(obj.attribs)
+        associations = {a.get("mObjType"): a for a in stored.associations}
         for association in obj.associations:
-            if association not in stored.associations:
-                stored.associations.append(association)
+            resolved = self._associate(stored.type, association)
+            if isinstance(resolved, str):
+                return resolved
+            kind, object_id = resolved
+            attribute = ASSOCIATIONS[stored.type][kind]
+            if attribute is not None:
+                given = _int(attribs.get(attribute))
+                if given is not None and given != object_id:
+                    return f"{attribute} {given} and the associated {kind} {object_id} disagree"
+                attribs[attribute] = str(object_id)
+            associations[kind] = association
+        error = self._check_references(stored.type, attribs)
+        if error is not None:
+            return error
+        stored.type_attribs = new_type_attribs
+        stored.attribs.update(attribs)
+        stored.associations = list(associations.values())
+        return None
+
+    def _associate(self, object_type: str, association: dict[str, Any]) -> tuple[str, int | None] | str:
+        """The associated object's type and id (None for a Company); a message when it may not be, or is not there."""
+        kind = association.get("mObjType")
+        allowed = ASSOCIATIONS[object_type]
+        if kind not in allowed:
+            named = ", ".join(allowed) or "nothing"
+            return f"{object_type} cannot be associated with {kind}: only with {named}"
+        key = association.get("externalKey")
+        external = None if key is None else (key["name"], key["value"])
+        if association.get("id") is None and external is None:
+            return f"The {kind} association needs an id or an externalKey"
+        if kind == "Company":
+            return kind, None
+        if kind == "Lead":
+            found = self.leads.find(association.get("id"), external)
+        else:
+            target = self._find(MObjectInput(kind, association.get("id"), external))
+            found = None if target is None else target.id
+        if found is None:
+            return f"Associated {kind} not found: {association.get('id') or external}"
+        return kind, found
+
+    def _check_references(self, object_type: str, attribs: dict[str, str]) -> str | None:
+        """A role's OpportunityId and PersonId must name an Opportunity and a lead that exist."""
+        if object_type != "OpportunityPersonRole":
+            return None
+        opportunity, person = attribs.get("OpportunityId"), attribs.get("PersonId")
+        if opportunity and ((number := _int(opportunity)) is None or ("Opportunity", number) not in self._objects):
+            return f"Opportunity not found: OpportunityId {opportunity}"
+        if person and ((number := _int(person)) is None or self.leads.find(number, None) is None):
+            return f"Lead not found: PersonId {person}"
         return None
 
     def _apply_type_attrib(
@@ -213,8 +298,20 @@ class MObjectStore:
         if attr_type == "Cost":
             return self._apply_cost(type_attribs, values)
         if attr_type == "Tag":
-            return _apply_tag(type_attribs, values)
+            return self._check_tag(values) or _apply_tag(type_attribs, values)
         return f"Unknown attrType: {attr_type} (expected Cost or Tag)"
+
+    def _check_tag(self, values: dict[str, str]) -> str | None:
+        """A tag's value, or a channel, must already be defined: the API cannot create them (the seed)."""
+        tag_type, value = values.get("Type"), values.get("Value")
+        if tag_type is None or value is None:
+            return None  # _apply_tag names what is missing
+        if tag_type == CHANNEL:
+            if self.channels is not None and value not in self.channels:
+                return f"Channel {value!r} is not defined"
+        elif self.tags is not None and value not in self.tags.get(tag_type, ()):
+            return f"Tag value {value!r} is not defined for tag type {tag_type!r}"
+        return None
 
     def _apply_cost(self, type_attribs: list[dict[str, Any]], values: dict[str, str]) -> str | None:
         missing = [name for name in _COST_REQUIRED if name not in values]
@@ -324,13 +421,22 @@ class MObjectStore:
         tags = [
             {"tagType": t["attribs"]["Type"], "tagValue": t["attribs"]["Value"]}
             for t in program.type_attribs
-            if t["attrType"] == "Tag"
+            if t["attrType"] == "Tag" and t["attribs"]["Type"] != CHANNEL
         ]
+        channel = next(
+            (
+                t["attribs"]["Value"]
+                for t in program.type_attribs
+                if t["attrType"] == "Tag" and t["attribs"]["Type"] == CHANNEL
+            ),
+            None,
+        )
         return {
             "id": program.id,
             "name": program.attribs.get("Name", f"Program {program.id}"),
             "description": program.attribs.get("Description", ""),
             "type": "Default",
+            "channel": channel,
             "workspace": "Default",
             "tags": tags or None,
             "costs": costs or None,

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from pipeline.identity import identity_values, mobject_ref
 from pipeline.marketo.soap.schema import WSDL_VERSION, wsdl_bytes
-from pipeline.marketo.soap.signing import verify_signature
+from pipeline.marketo.soap.signing import AuthHeader, verify_signature
 from pipeline.records import Operation, RestOperation
 from pipeline.sim.chaos import FaultInjector
 from pipeline.sim.identity import TokenIssuer
@@ -30,7 +30,8 @@ from pipeline.sim.settings import FaultSpec, SimConfigError, SimSettings, apply_
 from pipeline.sim.soap import (
     SimRequest,
     SoapFaultError,
-    parse_request,
+    read_call,
+    read_envelope,
     render_fault,
     render_sync_lead,
     render_sync_mobjects,
@@ -115,8 +116,8 @@ class Simulator:
 
     def __init__(self, settings: SimSettings | None = None, *, seed: int | None = None) -> None:
         self.settings = settings or SimSettings()
-        self.leads = LeadStore(self.settings.workspaces)
-        self.mobjects = MObjectStore(self.settings.programs)
+        self.leads = LeadStore(self.settings.workspaces, self.settings.assignment_rules)
+        self.mobjects = self._mobject_store()
         self.limiter = CallLimiter()
         self.injector = FaultInjector(seed)
         self.stats = SimStats()
@@ -124,16 +125,24 @@ class Simulator:
         self.tokens = TokenIssuer()
         self.rest = RestFront(self)
 
+    def _mobject_store(self) -> MObjectStore:
+        settings = self.settings
+        return MObjectStore(
+            settings.programs, leads=self.leads, tags=settings.program_tags, channels=settings.program_channels
+        )
+
     def configure(self, settings: SimSettings) -> None:
         """Use `settings` from the next call on; stored leads and objects stay."""
         self.settings = settings
         self.leads.workspaces = settings.workspaces
+        self.leads.assignment_rules = settings.assignment_rules
         self.mobjects.programs = settings.programs
+        self.mobjects.tags, self.mobjects.channels = settings.program_tags, settings.program_channels
 
     def reset(self) -> None:
         """Forget every lead, object and counter; the settings stay."""
-        self.leads = LeadStore(self.settings.workspaces)
-        self.mobjects = MObjectStore(self.settings.programs)
+        self.leads = LeadStore(self.settings.workspaces, self.settings.assignment_rules)
+        self.mobjects = self._mobject_store()
         self.limiter.reset()
         self.stats = SimStats()
         self.calls.clear()
@@ -155,14 +164,16 @@ class Simulator:
 
     # --- SOAP ---------------------------------------------------------------------------------
 
-    def _check_auth(self, call: SimRequest, settings: SimSettings) -> None:
+    def _check_auth(self, auth: AuthHeader | None, settings: SimSettings) -> None:
         if not settings.auth:
             return
-        if call.auth is None:
+        if auth is None:
             raise SoapFaultError("20014", "Authentication failed: no AuthenticationHeader")
-        if call.auth.user_id != settings.user_id or not verify_signature(settings.secret_key, call.auth):
+        if auth.user_id != settings.user_id or not verify_signature(settings.secret_key, auth):
             raise SoapFaultError("20014")
-        moment = _parse_timestamp(call.auth.timestamp)
+        # SIMULATOR'S CHOICE: a signature lives `request_ttl_s` (900 s by default). Marketo faults a stale
+        # requestTimestamp with 20016 (Request expired) but documents no lifetime; 15 minutes is the choice.
+        moment = _parse_timestamp(auth.timestamp)
         if moment is None:
             raise SoapFaultError("20014", "Authentication failed: unreadable requestTimestamp")
         if abs(datetime.now(UTC) - moment) > timedelta(seconds=settings.request_ttl_s):
@@ -173,6 +184,9 @@ class Simulator:
             settings.max_mobjects_per_call if call.operation is Operation.SYNC_MOBJECTS else settings.max_leads_per_call
         )
         if limit is not None and call.records > limit:
+            # SIMULATOR'S CHOICE: the docs advise batches of at most 300 leads ("larger batch sizes are not
+            # supported, and can result in timeouts and in extreme cases, throttling") and allow 100 objects per
+            # call, but name no fault; 20110 (Parameter bad) is Marketo's code for a request it will not take.
             raise SoapFaultError("20110", f"{call.operation} carries {call.records} records; the limit is {limit}")
         if settings.lead_fields is not None and call.operation is not Operation.SYNC_MOBJECTS:
             known = {*settings.lead_fields, "Email"}
@@ -244,14 +258,18 @@ class Simulator:
         arrived = time.monotonic()
         settings = self.settings
         try:
-            call = parse_request(await request.read(), validate=settings.validate)
+            envelope = read_envelope(await request.read())
         except SoapFaultError as exc:
             return _soap_fault(exc.code, exc.message)
-        self.stats.calls[call.operation.value] += 1
+        self.stats.calls[envelope.operation.value] += 1
         try:
-            self._check_auth(call, settings)
+            self._check_auth(envelope.auth, settings)  # who calls, before what the call says
         except SoapFaultError as exc:
             self.stats.rejected[exc.code] += 1
+            return _soap_fault(exc.code, exc.message)
+        try:
+            call = read_call(envelope, validate=settings.validate)
+        except SoapFaultError as exc:
             return _soap_fault(exc.code, exc.message)
         refusal = self.limiter.admit(settings, arrived)
         if refusal is not None:
@@ -313,6 +331,7 @@ class Simulator:
             "faults_injected": self.stats.faults_injected,
             "quota_used": self.limiter.quota_used,
             "leads": len(self.leads),
+            "duplicate_email_matches": self.leads.duplicate_matches,
             "mobjects": len(self.mobjects.all()),
         }
 

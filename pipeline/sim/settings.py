@@ -8,6 +8,7 @@ from typing import Any, Final
 from pipeline.marketo.rest.codes import ERROR_TEXT
 from pipeline.marketo.soap.fault import FAULT_TEXT
 from pipeline.records import Operation, RestOperation
+from pipeline.sim.leads import AssignmentRule
 
 # Hostile replies: an XXE, an entity bomb, a truncated document, a reply with the wrong number of statuses.
 HOSTILE_KINDS: Final = frozenset({"xxe", "entities", "truncated", "wrong_count"})
@@ -19,6 +20,10 @@ DEFAULT_PROGRAM_TAGS: Final[dict[str, tuple[str, ...]]] = {
     "Program Owner": ("Ada Lovelace", "Grace Hopper", "Alan Turing"),
     "Region": ("EMEA", "AMER", "APAC"),
 }
+
+# SIMULATOR'S CHOICE: the channels a program may take (Marketo ships some and lets an admin add more; the API
+# cannot create one: "tags/channels must already be defined").
+DEFAULT_PROGRAM_CHANNELS: Final = ("Content", "Email Send", "Online Advertising", "Tradeshow", "Webinar")
 
 # Marketo's own limits, for `simulate --marketo-limits`.
 MARKETO_LIMITS: Final[dict[str, Any]] = {
@@ -61,6 +66,7 @@ class SimSettings:
     token_ttl_s: float = 3600.0
     rest_max_body_bytes: int = 1024 * 1024  # "a maximum body size of 1 MB" (rest-api.md): 413 beyond
     program_tags: dict[str, tuple[str, ...]] | None = field(default_factory=lambda: dict(DEFAULT_PROGRAM_TAGS))
+    program_channels: tuple[str, ...] | None = DEFAULT_PROGRAM_CHANNELS
     calls_per_20s: int | None = None
     max_concurrency: int | None = None
     daily_quota: int | None = None
@@ -72,9 +78,10 @@ class SimSettings:
     latency_jitter_ms: float = 0.0
     faults: tuple[FaultSpec, ...] = ()
     timeout_hold_s: float = 120.0
-    request_ttl_s: float = 900.0
+    request_ttl_s: float = 900.0  # SIMULATOR'S CHOICE: Marketo documents 20016 for a stale signature, no lifetime
     validate: bool = True
     workspaces: dict[str, str] = field(default_factory=lambda: {"Default": "Default"})
+    assignment_rules: tuple[AssignmentRule, ...] = ()
     programs: tuple[int, ...] | None = None
 
     def public(self) -> dict[str, Any]:
@@ -83,7 +90,8 @@ class SimSettings:
         del shown["secret_key"], shown["client_secret"]
         shown["faults"] = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.faults]
         shown["custom_fields"] = list(shown["custom_fields"])
-        for key in ("lead_fields", "programs"):
+        shown["assignment_rules"] = [asdict(rule) for rule in self.assignment_rules]
+        for key in ("lead_fields", "programs", "program_channels"):
             if shown[key] is not None:
                 shown[key] = list(shown[key])
         if shown["program_tags"] is not None:
@@ -159,6 +167,19 @@ def _workspaces(value: object) -> dict[str, str]:
     return dict(value)
 
 
+def _assignment_rules(value: object) -> tuple[AssignmentRule, ...]:
+    fields = ("field", "value", "partition")
+    if not isinstance(value, list) or not all(
+        isinstance(rule, dict)
+        and set(rule) == set(fields)
+        and all(isinstance(rule[f], str) and rule[f] for f in fields)
+        for rule in value
+    ):
+        msg = f"assignment_rules: expected a list of {{field, value, partition}} objects of text, got {value!r}"
+        raise SimConfigError(msg)
+    return tuple(AssignmentRule(rule["field"], rule["value"], rule["partition"]) for rule in value)
+
+
 def parse_fault(value: object) -> FaultSpec:
     """One entry of `faults`: {"kind", "rate", "code"?, "operation"?, "phase"?}."""
     if not isinstance(value, dict):
@@ -223,6 +244,8 @@ _PARSERS: Final[dict[str, Any]] = {
     "custom_fields": lambda name, value: _names(name, value) or (),
     "faults": _faults,
     "workspaces": lambda _name, value: _workspaces(value),
+    "assignment_rules": lambda _name, value: _assignment_rules(value),
+    "program_channels": _names,
     "programs": lambda _name, value: _programs(value),
 }
 

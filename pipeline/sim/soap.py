@@ -1,7 +1,10 @@
-"""The simulator's side of the wire: any conforming request in, WSDL-valid replies and faults out.
+"""The simulator's side of the wire: any request Marketo would understand in, WSDL-valid replies and faults out.
 
-Requests are matched by namespace and local name, never by prefix, so envelopes from any SOAP
-client are understood; the body element is validated against the WSDL's schema first.
+Requests are matched by namespace and local name, never by prefix, so envelopes from any SOAP client are understood.
+Marketo reads a request as a generated SOAP binding does: it ignores elements the WSDL does not declare (a real
+client's lower-case `foreignSysPersonId` beside `Email` was answered CREATED, the element ignored) and checks the
+types and required elements of what it reads. So does the simulator: the call's authentication is checked first,
+then the body is validated against the WSDL's schema once the undeclared elements are set aside (`conform`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from lxml import etree
 from pipeline.marketo.soap.document import ResponseError, child_map, pair_of, pairs_of, parse_document, text_of
 from pipeline.marketo.soap.fault import FAULT_TEXT
 from pipeline.marketo.soap.namespace import MKTOWS, SOAP_ENV, XSI
-from pipeline.marketo.soap.schema import types_schema
+from pipeline.marketo.soap.schema import content_models, types_schema
 from pipeline.marketo.soap.signing import AuthHeader
 from pipeline.records import Operation
 from pipeline.sim.leads import LeadInput
@@ -142,13 +145,41 @@ def _mobject(element: etree._Element) -> MObjectInput:
     )
 
 
+def conform(element: etree._Element, type_name: str) -> None:
+    """Set aside what a generated binding ignores: children `type_name` does not declare, at any depth.
+
+    The declared ones are put in the WSDL's order, which a binding does not insist on either.
+    """
+    declared = content_models()[1].get(type_name)
+    if declared is None:  # a simple type: text only
+        return
+    order = {name: (n, child_type) for n, (name, child_type) in enumerate(declared)}
+    kept: list[tuple[int, etree._Element]] = []
+    for child in list(element):
+        known = order.get(child.tag) if isinstance(child.tag, str) else None
+        element.remove(child)
+        if known is not None:
+            conform(child, known[1])
+            kept.append((known[0], child))
+    kept.sort(key=lambda pair: pair[0])  # stable: repeated elements keep their order
+    element.extend(child for _, child in kept)
+
+
+def _valid(element: etree._Element) -> bool:
+    """Whether `element` is valid as the WSDL declares it, once what Marketo ignores is set aside."""
+    if types_schema().validate(element):
+        return True  # the common case, a request made from the WSDL: no copy, no walk
+    conform(element, content_models()[0][etree.QName(element).localname])
+    return bool(types_schema().validate(element))
+
+
 def _headers(envelope: etree._Element) -> tuple[AuthHeader | None, str | None]:
     header = envelope.find(f"{{{SOAP_ENV}}}Header")
     auth: AuthHeader | None = None
     workspace: str | None = None
     for element in header.iterchildren(tag=etree.Element) if header is not None else ():
         if element.tag == f"{{{MKTOWS}}}AuthenticationHeader":
-            if not types_schema().validate(element):
+            if not _valid(element):
                 raise SoapFaultError("20014", "AuthenticationHeader is malformed")
             auth = AuthHeader(
                 user_id=_text(element, "mktowsUserId") or "",
@@ -156,14 +187,24 @@ def _headers(envelope: etree._Element) -> tuple[AuthHeader | None, str | None]:
                 timestamp=_text(element, "requestTimestamp") or "",
             )
         elif element.tag == f"{{{MKTOWS}}}MktowsContextHeader":
-            workspace = _text(element, "targetWorkspace")
+            workspace = _text(element, "targetWorkspace") if _valid(element) else None
         elif element.get(f"{{{SOAP_ENV}}}mustUnderstand") in {"1", "true"}:
             raise SoapFaultError("20012", f"Header {etree.QName(element).text} not understood")
     return auth, workspace
 
 
-def _payload(data: bytes) -> tuple[etree._Element, etree._Element, Operation]:
-    """The envelope, its body's call element and the call; raises SoapFaultError when there is none."""
+@dataclass(frozen=True, slots=True)
+class SimEnvelope:
+    """A request read as far as its call and headers: enough to check who sends it before reading the rest."""
+
+    operation: Operation
+    auth: AuthHeader | None
+    workspace: str | None
+    payload: etree._Element
+
+
+def read_envelope(data: bytes) -> SimEnvelope:
+    """The call and its headers; raises SoapFaultError with 20012 (not understood) or 20019 (unsupported)."""
     try:
         envelope = parse_document(data, max_bytes=MAX_REQUEST_BYTES)
     except ResponseError as exc:
@@ -177,14 +218,14 @@ def _payload(data: bytes) -> tuple[etree._Element, etree._Element, Operation]:
     operation = _OPERATIONS.get(etree.QName(payload).text)
     if operation is None:
         raise SoapFaultError("20019", f"Unsupported operation: {etree.QName(payload).localname}")
-    return envelope, payload, operation
-
-
-def parse_request(data: bytes, *, validate: bool = True) -> SimRequest:
-    """Read a call; raises SoapFaultError with 20012 (not understood), 20017 (invalid) or 20019 (unsupported)."""
-    envelope, payload, operation = _payload(data)
     auth, workspace = _headers(envelope)
-    if validate and not types_schema().validate(payload):
+    return SimEnvelope(operation, auth, workspace, payload)
+
+
+def read_call(envelope: SimEnvelope, *, validate: bool = True) -> SimRequest:
+    """The call's records; raises SoapFaultError with 20017 (what Marketo reads is invalid) or 20104."""
+    operation, auth, workspace, payload = envelope.operation, envelope.auth, envelope.workspace, envelope.payload
+    if validate and not _valid(payload):
         error = types_schema().error_log.last_error
         raise SoapFaultError("20017", f"Invalid request: {error.message if error else 'schema violation'}")
     if operation is Operation.SYNC_MOBJECTS:
@@ -211,6 +252,11 @@ def parse_request(data: bytes, *, validate: bool = True) -> SimRequest:
     return SimRequest(
         operation, auth, workspace, leads=_leads(payload), dedup=_bool(_text(payload, "dedupEnabled"), default=True)
     )
+
+
+def parse_request(data: bytes, *, validate: bool = True) -> SimRequest:
+    """Read a whole call (`read_envelope`, then `read_call`), for callers that check no signature."""
+    return read_call(read_envelope(data), validate=validate)
 
 
 def _nil_or(tag: str, value: str | None) -> str:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from devkit.kafka import Topics, publish, read_all, wait_for
 from devkit.results import read_results
 from devkit.service import RunningService
 from devkit.simulator import SimClient
+from pipeline.deliver.budget import BUDGET_TOPIC_CONFIG
+from pipeline.ingest.admin import topic_partitions
 from tests.integration.conftest import pipeline_settings
 from tests.integration.helpers import events
 
@@ -71,3 +77,25 @@ async def test_two_instances_split_marketo_limits_and_a_restart_keeps_the_days_c
 
         await wait_for(more, timeout_s=60, what="a call by the restarted instance")
         assert governor.quota_remaining == settings.deliver.daily_quota - await _admitted(sim)
+
+
+async def test_the_service_makes_a_missing_budget_topic_compacted_with_one_partition(
+    kafka_bootstrap: str, topics: Topics, sim: SimClient
+) -> None:
+    fresh = dataclasses.replace(topics, budget=f"budget-fresh-{uuid.uuid4().hex[:10]}")
+    async with RunningService(pipeline_settings(kafka_bootstrap, fresh, sim)):
+        pass
+    assert len(await topic_partitions(kafka_bootstrap, [fresh.budget])) == 1
+    admin: Any = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, fresh.budget, dict.fromkeys(BUDGET_TOPIC_CONFIG))
+        (response,) = await admin.describe_configs([resource])
+    finally:
+        await admin.close()
+    ((error, _message, _kind, _name, entries, *_),) = response.resources
+    assert error == 0
+    found = {entry[0]: entry[1] for entry in entries}
+    assert {name: found.get(name) for name in BUDGET_TOPIC_CONFIG} == BUDGET_TOPIC_CONFIG
+    ledger = await read_all(kafka_bootstrap, fresh.budget)
+    assert [entry["stopped"] for entry in ledger.values][-1] is True  # the process wrote its count when it stopped

@@ -7,7 +7,7 @@ import contextlib
 import random
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pipeline.flow import Flow, FlowLimits
@@ -131,6 +131,10 @@ def test_marketo_ends_where_the_events_applied_in_order_leave_it(
         for _ in range(rnd.randrange(3)):
             calls.step(now)
     calls.finish(now)
+    # Where Marketo holds two leads with one Email (an Email changed), an Email match goes to the most recently
+    # added: which that is depends on the order of events no key links, which Kafka does not keep either (they
+    # may be on different partitions). No order the flow could keep decides it: such streams are left out.
+    assume(reference.duplicate_matches == 0 and calls.marketo.duplicate_matches == 0)
     assert _state(calls.marketo) == _state(reference)
 
 

@@ -114,6 +114,12 @@ def _lead_record(element: etree._Element | None) -> LeadData | None:
     }
 
 
+# DELETED is in the WSDL's MObjStatusEnum, but this service only syncs: an object Marketo reports deleted was not
+# synced as the event asked, so its record fails (dead-lettered as rejected, for an operator to look at).
+_DELETED: Final = "DELETED"
+_DELETED_ERROR: Final = "Marketo answered DELETED: the object was deleted, not synced"
+
+
 def _mobj_status(element: etree._Element) -> RecordOutcome:
     children = child_map(element)
     message, code = _error(children)
@@ -122,9 +128,16 @@ def _mobj_status(element: etree._Element) -> RecordOutcome:
     if key_element is not None:
         key_parts = child_map(key_element)
         external_key = Attrib(_required(key_element, key_parts, "name"), _required(key_element, key_parts, "value"))
-    mobject_id = _int(_required(element, children, "id"), "id")
+    # Later API versions make the id nillable (a FAILED object has none): no id then, as an id of 0 reads.
+    id_text = text_of(children.get("id"))
+    mobject_id = _int(id_text, "id") if id_text else None
+    status_text = _required(element, children, "status").strip()
+    if status_text == _DELETED:
+        status, message = RecordStatus.FAILED, message or _DELETED_ERROR
+    else:
+        status = _status(status_text)
     return RecordOutcome(
-        status=_status(_required(element, children, "status")),
+        status=status,
         mobject_id=mobject_id or None,
         external_key=external_key,
         error=message,

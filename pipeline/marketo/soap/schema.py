@@ -97,3 +97,31 @@ def envelope_schema() -> etree.XMLSchema:
     parser = etree.XMLParser(no_network=True)
     parser.resolvers.add(_SchemaResolver(etree.tostring(_types_schema())))
     return etree.XMLSchema(etree.fromstring(_ENVELOPE_XSD.encode(), parser, base_url="envelope.xsd"))
+
+
+def _local(qname: str | None) -> str:
+    return (qname or "").rpartition(":")[2]
+
+
+@functools.cache
+def content_models() -> tuple[dict[str, str], dict[str, tuple[tuple[str, str], ...]]]:
+    """What the WSDL's types declare: each message element's type, and each complex type's child elements in order.
+
+    A child is (local name, local type name); a type extending another lists its base's children first.
+    """
+    schema = _types_schema()
+    elements = {e.get("name", ""): _local(e.get("type")) for e in schema.iterchildren(f"{{{XS}}}element")}
+    own: dict[str, list[tuple[str, str]]] = {}
+    bases: dict[str, str] = {}
+    for complex_type in schema.iterchildren(f"{{{XS}}}complexType"):
+        name = complex_type.get("name", "")
+        extension = complex_type.find(f"{{{XS}}}complexContent/{{{XS}}}extension")
+        if extension is not None:
+            bases[name] = _local(extension.get("base"))
+        own[name] = [(e.get("name", ""), _local(e.get("type"))) for e in complex_type.iter(f"{{{XS}}}element")]
+
+    def children(name: str) -> tuple[tuple[str, str], ...]:
+        base = bases.get(name)
+        return (*(children(base) if base else ()), *own.get(name, ()))
+
+    return elements, {name: children(name) for name in own}

@@ -3,12 +3,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from pipeline.deliver import governor as governor_module
 from pipeline.deliver.backoff import backoff_s
 from pipeline.deliver.governor import MARGIN_S, RAISE_AFTER_S, WINDOW_S, RateGovernor
+from pipeline.marketo.day import marketo_day
 
 
 class Clock:
@@ -137,3 +139,22 @@ async def test_a_call_given_up_while_it_waits_takes_no_slot() -> None:
     assert await asyncio.wait_for(waiting, timeout=1.0) is None
     assert governor.in_flight == 0
     assert governor.calls_today == 0
+
+
+async def test_the_governors_day_is_marketos_it_turns_and_is_waited_for_at_midnight_in_chicago() -> None:
+    wall = [datetime(2026, 12, 2, 5, 0, tzinfo=UTC).timestamp()]  # 11 PM in Chicago, Dec 1st
+
+    def moment() -> datetime:
+        return datetime.fromtimestamp(wall[0], UTC)
+
+    governor = RateGovernor(
+        calls_per_window=100, daily_quota=1, clock=Clock(), wall=lambda: wall[0], day=lambda: marketo_day(moment())
+    )
+    await governor.acquire()
+    governor.release()
+    assert governor.quota_remaining == 0
+    # spent: the wait is to Chicago's midnight (06:00 UTC), an hour, not to UTC's (19 hours)
+    assert governor.delay() == pytest.approx(3600.0)
+    wall[0] = datetime(2026, 12, 2, 6, 0, tzinfo=UTC).timestamp()
+    assert governor.quota_remaining == 1
+    assert governor.delay() == 0

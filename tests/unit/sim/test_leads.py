@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.sim.leads import LeadInput, LeadRejectedError, LeadStore, SyncContext
+from pipeline.sim.leads import AssignmentRule, LeadInput, LeadRejectedError, LeadStore, SyncContext
 
 MULTI = SyncContext()
 SINGLE = SyncContext(single=True)
@@ -110,14 +110,32 @@ def test_a_lead_without_any_key_is_refused() -> None:
     assert caught.value.code == "20101"
 
 
-def test_a_foreign_id_owned_by_another_lead_is_refused() -> None:
+def test_an_id_matched_update_takes_the_foreign_id_from_the_lead_that_held_it() -> None:
+    # The seed: with both the Marketo Id and a foreignSysPersonId, "the Marketo Id takes precedence and the
+    # foreignSysPersonId will be updated for that lead". The foreign id is a unique key: it moves.
     store = LeadStore()
     _, first = store.sync(
         LeadInput(email="a@example.com", foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI
     )
     _, second = store.sync(LeadInput(email="b@example.com"), MULTI)
-    with pytest.raises(LeadRejectedError, match=f"already belongs to lead {first.id}"):
-        store.sync(LeadInput(id=second.id, foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI)
+    status, updated = store.sync(LeadInput(id=second.id, foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI)
+    assert (status, updated.id, updated.foreign_sys_person_id) == ("UPDATED", second.id, "SF-1")
+    assert (first.foreign_sys_person_id, first.foreign_sys_type) == (None, None)
+    # the foreign id now finds the second lead, and the first can take another
+    _, found = store.sync(LeadInput(foreign_sys_person_id="SF-1", foreign_sys_type="SFDC"), MULTI)
+    assert found.id == second.id
+    _, again = store.sync(LeadInput(id=first.id, foreign_sys_person_id="SF-2", foreign_sys_type="SFDC"), MULTI)
+    assert (again.id, again.foreign_sys_person_id) == (first.id, "SF-2")
+
+
+def test_an_email_shared_by_duplicates_finds_the_most_recently_added_lead() -> None:
+    store = LeadStore()
+    _, older = store.sync(LeadInput(email="a@example.com"), MULTI)
+    _, newer = store.sync(LeadInput(email="a@example.com"), SyncContext(dedup=False))
+    store.sync(LeadInput(id=older.id, attributes=(("Touched", "1"),)), MULTI)  # the older one touched last
+    _, matched = store.sync(LeadInput(email="A@example.com", attributes=(("X", "1"),)), MULTI)
+    assert matched.id == newer.id
+    assert "X" not in older.attributes
 
 
 def test_an_anonymous_lead_becomes_known_through_its_cookie() -> None:
@@ -165,6 +183,32 @@ def test_workspace_rules_of_the_sync_lead_documentation() -> None:
     with pytest.raises(LeadRejectedError) as unknown:
         store.sync(LeadInput(email="x@example.com"), SyncContext(single=True, workspace="APAC"))
     assert unknown.value.code == "20110"
+
+
+@pytest.mark.parametrize(
+    ("spelling", "workspace", "partition"),
+    [("default", "Default", "Default"), (" DEFAULT ", "Default", "Default"), ("emea", "EMEA", "EMEA Primary")],
+)
+def test_workspace_names_are_not_case_sensitive(spelling: str, workspace: str, partition: str) -> None:
+    # The syncLead documentation's Java sample names the Default workspace "default".
+    store = LeadStore({"Default": "Default", "EMEA": "EMEA Primary"})
+    status, lead = store.sync(LeadInput(email="d@example.com"), SyncContext(single=True, workspace=spelling))
+    assert (status, lead.workspace, lead.partition) == ("CREATED", workspace, partition)
+
+
+def test_assignment_rules_place_new_leads_with_or_without_the_header() -> None:
+    rules = (AssignmentRule("Country", "France", "Europe"), AssignmentRule("Country", "Germany", "Europe 2"))
+    store = LeadStore({"Default": "Default", "EMEA": "EMEA Primary"}, rules)
+    french = LeadInput(email="f@example.com", attributes=(("Country", "france"),))
+    _, lead = store.sync(french, SyncContext(single=True, workspace="EMEA"))
+    assert (lead.workspace, lead.partition) == ("EMEA", "Europe")  # the rule's partition, not the primary one
+    _, no_header = store.sync(LeadInput(email="g@example.com", attributes=(("Country", "Germany"),)), MULTI)
+    assert no_header.partition == "Europe 2"
+    _, plain = store.sync(LeadInput(email="p@example.com", attributes=(("Country", "Peru"),)), MULTI)
+    assert plain.partition == "Default"  # no rule: the primary partition of the Default workspace
+    # the rules place new leads only: an existing lead stays in its partition
+    _, moved = store.sync(LeadInput(email="p@example.com", attributes=(("Country", "France"),)), MULTI)
+    assert (moved.id, moved.partition) == (plain.id, "Default")
 
 
 @given(

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from pipeline.marketo.day import marketo_day
 from pipeline.sim.limits import CallLimiter
 from pipeline.sim.settings import SimSettings
 
@@ -61,3 +64,21 @@ def test_calls_count_from_their_arrival_not_from_when_they_were_read() -> None:
     limiter.release()
     clock.now += 19.75  # 20.05 s after the first arrival, though only 19.75 s after it was read
     assert limiter.admit(settings, arrived=clock.now) is None
+
+
+def test_the_daily_quota_turns_at_midnight_in_chicago_not_utc() -> None:
+    # Marketo's day turns at 12:00 AM Central: 06:00 UTC in winter, 05:00 UTC in summer.
+    now = [datetime(2026, 12, 2, 5, 0, tzinfo=UTC)]
+    limiter = CallLimiter(Clock(), day=lambda: marketo_day(now[0]))
+    settings = SimSettings(daily_quota=2)
+    assert [limiter.admit(settings) for _ in range(3)] == [None, None, "20015"]
+    now[0] = datetime(2026, 12, 2, 5, 30, tzinfo=UTC)  # still Dec 1st in Chicago
+    assert limiter.admit(settings) == "20015"
+    now[0] = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)  # midnight in Chicago
+    assert limiter.admit(settings) is None
+    assert limiter.quota_used == 1
+    summer = [datetime(2026, 7, 1, 4, 59, tzinfo=UTC)]
+    limiter = CallLimiter(Clock(), day=lambda: marketo_day(summer[0]))
+    assert [limiter.admit(settings) for _ in range(3)] == [None, None, "20015"]
+    summer[0] = datetime(2026, 7, 1, 5, 0, tzinfo=UTC)  # midnight CDT
+    assert limiter.admit(settings) is None

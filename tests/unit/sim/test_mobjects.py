@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from pipeline.sim.leads import LeadInput, LeadStore, SyncContext
 from pipeline.sim.mobjects import MObjectInput, MObjectStore
+from pipeline.sim.settings import DEFAULT_PROGRAM_CHANNELS, DEFAULT_PROGRAM_TAGS
 
 OPP = MObjectInput(type="Opportunity", external_key=("ExtId", "OPP-9"), attribs=(("Name", "Q1"), ("Amount", "2000")))
 
@@ -63,20 +65,126 @@ def test_invalid_program_changes_fail_and_change_nothing() -> None:
 
 
 def test_unknown_types_and_incomplete_person_roles_fail() -> None:
-    store = MObjectStore()
+    leads = LeadStore()
+    _, lead = leads.sync(LeadInput(email="p@example.com"), SyncContext())
+    store = MObjectStore(leads=leads)
     assert store.sync(MObjectInput(type="Company"), "UPSERT").error == "Unknown MObject type: Company"
-    role = store.sync(MObjectInput(type="OpportunityPersonRole", attribs=(("OpportunityId", "1"),)), "INSERT")
-    assert (role.status, role.error) == ("FAILED", "Required attribute missing: PersonId")
+    opportunity = store.sync(OPP, "INSERT")
+    role = store.sync(
+        MObjectInput(type="OpportunityPersonRole", attribs=(("OpportunityId", str(opportunity.id)),)), "INSERT"
+    )
+    assert (role.status, role.error) == ("FAILED", "Required attribute missing: PersonId (or a Lead association)")
     complete = MObjectInput(
-        type="OpportunityPersonRole", attribs=(("OpportunityId", "1"), ("PersonId", "2"), ("Role", "Champion"))
+        type="OpportunityPersonRole",
+        attribs=(("OpportunityId", str(opportunity.id)), ("PersonId", str(lead.id)), ("Role", "Champion")),
     )
     assert store.sync(complete, "INSERT").status == "CREATED"
 
 
-def test_associations_are_kept_once() -> None:
+def test_a_role_naming_a_lead_or_an_opportunity_that_is_not_there_fails() -> None:
+    leads = LeadStore()
+    _, lead = leads.sync(LeadInput(email="p@example.com"), SyncContext())
+    store = MObjectStore(leads=leads)
+    opportunity = store.sync(OPP, "INSERT")
+    for attribs, message in [
+        ((("OpportunityId", "999"), ("PersonId", str(lead.id))), "Opportunity not found: OpportunityId 999"),
+        ((("OpportunityId", str(opportunity.id)), ("PersonId", "999")), "Lead not found: PersonId 999"),
+        ((("OpportunityId", "x"), ("PersonId", str(lead.id))), "Opportunity not found: OpportunityId x"),
+    ]:
+        outcome = store.sync(MObjectInput(type="OpportunityPersonRole", attribs=attribs), "INSERT")
+        assert (outcome.status, outcome.error) == ("FAILED", message)
+    assert [o.type for o in store.all()] == ["Opportunity"]
+
+
+def test_a_role_may_name_its_lead_and_opportunity_by_association_only() -> None:
+    # The Developer Blog's "Opportunity Sync via SOAP API": a role with IsPrimary and Role attributes, linked to
+    # the lead by a custom field (FSPID) and to the opportunity by its external key, in the same call as the
+    # opportunity itself.
+    leads = LeadStore()
+    _, lead = leads.sync(LeadInput(email="l@example.com", attributes=(("FSPID", "12346"),)), SyncContext())
+    store = MObjectStore(leads=leads)
+    opportunity = MObjectInput(
+        type="Opportunity",
+        external_key=("opportunityId", "Opportunity_5"),
+        attribs=(("opportunityId", "Opportunity_5"), ("Name", "Opportunity 5 for ACME")),
+        associations=({"mObjType": "Company", "id": None, "externalKey": {"name": "cAccountFSID", "value": "C123"}},),
+    )
+    role = MObjectInput(
+        type="OpportunityPersonRole",
+        attribs=(("IsPrimary", "1"), ("Role", "Marketing Manager")),
+        associations=(
+            {"mObjType": "Lead", "id": None, "externalKey": {"name": "FSPID", "value": "12346"}},
+            {"mObjType": "Opportunity", "id": None, "externalKey": {"name": "opportunityId", "value": "Opportunity_5"}},
+        ),
+    )
+    created = [store.sync(o, "UPSERT") for o in (opportunity, role)]
+    assert [o.status for o in created] == ["CREATED", "CREATED"]
+    stored_role = next(o for o in store.all() if o.type == "OpportunityPersonRole")
+    assert stored_role.attribs == {
+        "IsPrimary": "1", "Role": "Marketing Manager", "PersonId": str(lead.id), "OpportunityId": str(created[0].id)
+    }  # fmt: skip
+    by_id = MObjectInput(
+        type="OpportunityPersonRole",
+        associations=({"mObjType": "Lead", "id": lead.id, "externalKey": None},
+                      {"mObjType": "Opportunity", "id": created[0].id, "externalKey": None}),
+    )  # fmt: skip
+    assert store.sync(by_id, "INSERT").status == "CREATED"
+
+
+def test_associations_are_checked_by_type_and_existence() -> None:
+    leads = LeadStore()
+    store = MObjectStore(leads=leads)
+    company = {"mObjType": "Company", "id": None, "externalKey": {"name": "ExtCo", "value": "C-1"}}
+    for obj, message in [
+        (MObjectInput("Opportunity", external_key=("ExtId", "O-2"), associations=({**company, "mObjType": "Lead"},)),
+         "Opportunity cannot be associated with Lead: only with Company"),
+        (MObjectInput("OpportunityPersonRole", associations=(company,)),
+         "OpportunityPersonRole cannot be associated with Company: only with Lead, Opportunity"),
+        (MObjectInput("Opportunity", external_key=("ExtId", "O-2"),
+                      associations=({"mObjType": "Company", "id": None, "externalKey": None},)),
+         "The Company association needs an id or an externalKey"),
+        (MObjectInput("OpportunityPersonRole", associations=({"mObjType": "Lead", "id": 5, "externalKey": None},)),
+         "Associated Lead not found: 5"),
+        (MObjectInput("OpportunityPersonRole",
+                      associations=({"mObjType": "Opportunity", "id": None, "externalKey": {"name": "ExtId", "value": "nope"}},)),
+         "Associated Opportunity not found: ('ExtId', 'nope')"),
+        (MObjectInput("Program", id=7, associations=(company,), type_attribs=()),
+         "Program cannot be associated with Company: only with nothing"),
+    ]:  # fmt: skip
+        outcome = store.sync(obj, "UPDATE" if obj.type == "Program" else "UPSERT")
+        assert (outcome.status, outcome.error) == ("FAILED", message)
+    assert [(o.type, o.associations) for o in store.all()] == [("Program", [])]  # programs exist; nothing made
+
+
+def test_a_second_company_replaces_the_first_and_the_same_one_is_unchanged() -> None:
     store = MObjectStore()
-    link = {"mObjType": "Company", "id": None, "externalKey": {"name": "ExtCo", "value": "C-1"}}
-    obj = MObjectInput(type="Opportunity", external_key=("ExtId", "O-1"), associations=(link,))
+    first = {"mObjType": "Company", "id": None, "externalKey": {"name": "ExtCo", "value": "C-1"}}
+    second = {"mObjType": "Company", "id": None, "externalKey": {"name": "ExtCo", "value": "C-2"}}
+    obj = MObjectInput(type="Opportunity", external_key=("ExtId", "O-1"), associations=(first,))
     store.sync(obj, "UPSERT")
     assert store.sync(obj, "UPSERT").status == "UNCHANGED"
-    assert store.all()[0].to_json()["associations"] == [link]
+    moved = MObjectInput(type="Opportunity", external_key=("ExtId", "O-1"), associations=(second,))
+    assert store.sync(moved, "UPSERT").status == "UPDATED"
+    assert store.all()[0].to_json()["associations"] == [second]
+
+
+def test_program_tags_and_channels_must_already_be_defined() -> None:
+    store = MObjectStore(tags=DEFAULT_PROGRAM_TAGS, channels=DEFAULT_PROGRAM_CHANNELS)
+
+    def update(tag_type: str, value: str) -> tuple[str, str | None]:
+        outcome = store.sync(
+            MObjectInput(type="Program", id=1970, type_attribs=(("Tag", (("Type", tag_type), ("Value", value))),)),
+            "UPDATE",
+        )
+        return outcome.status, outcome.error
+
+    assert update("Region", "EMEA") == ("UPDATED", None)
+    assert update("Region", "Mars") == ("FAILED", "Tag value 'Mars' is not defined for tag type 'Region'")
+    assert update("Colour", "Blue") == ("FAILED", "Tag value 'Blue' is not defined for tag type 'Colour'")
+    # the channel travels as a Tag of Type Channel (getMObjects' replies show it so), and can be changed
+    assert update("Channel", "Webinar") == ("UPDATED", None)
+    assert update("Channel", "Content") == ("UPDATED", None)
+    assert update("Channel", "Carrier pigeon") == ("FAILED", "Channel 'Carrier pigeon' is not defined")
+    [program] = store.all()
+    shown = store.program_json(program)
+    assert (shown["channel"], shown["tags"]) == ("Content", [{"tagType": "Region", "tagValue": "EMEA"}])

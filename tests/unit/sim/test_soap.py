@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lxml import etree
 
@@ -75,14 +77,63 @@ def test_our_own_sync_lead_and_mobjects_requests_parse() -> None:
         (b"<a/>", "20012"),
         (FOREIGN_ENVELOPE.replace(b"paramsSyncMultipleLeads", b"paramsGetLead"), "20019"),
         (FOREIGN_ENVELOPE.replace(b"<Email>a@example.com</Email>", b"<Id>x</Id>"), "20017"),
+        # qualified, leadRecordList is not the WSDL's (unqualified) element: ignored, so the required one is missing
         (FOREIGN_ENVELOPE.replace(b'<leadRecordList xmlns="">', b"<leadRecordList>"), "20017"),
-        (FOREIGN_ENVELOPE.replace(b"<dedupEnabled", b"<bogus/><dedupEnabled"), "20017"),
+        (FOREIGN_ENVELOPE.replace(b'<dedupEnabled xmlns="">false', b'<dedupEnabled xmlns="">maybe'), "20017"),
     ],
 )
 def test_requests_that_cannot_be_served_get_the_right_fault(data: bytes, code: str) -> None:
     with pytest.raises(SoapFaultError) as caught:
         parse_request(data)
     assert caught.value.code == code
+
+
+RECORDED = Path(__file__).parents[2] / "fixtures" / "marketo"
+
+
+def test_elements_the_wsdl_does_not_declare_are_ignored_as_marketo_ignores_them() -> None:
+    # A request a real client sent: a lower-case foreignSysPersonId beside Email (not the WSDL's ForeignSysPersonId),
+    # attrType inside attributes, and Marketo answered CREATED with the element ignored.
+    data = (
+        RECORDED / "markety__syncLead_request_lowercase_foreignSysPersonId_with_MktowsContextHeader.xml"
+    ).read_bytes()
+    call = parse_request(data)
+    assert (call.operation, call.workspace, call.return_lead) == (Operation.SYNC_LEAD, "Futures Institute", True)
+    [lead] = call.leads
+    assert (lead.email, lead.foreign_sys_person_id, lead.foreign_sys_type) == ("spiderman@example.com", None, None)
+    assert lead.attributes == (("FirstName", "Peter"), ("LastName", "Parker"))
+
+
+def test_unknown_elements_anywhere_are_set_aside_and_declared_ones_read_in_any_order() -> None:
+    data = (
+        FOREIGN_ENVELOPE.replace(b"<dedupEnabled", b"<bogus><Email>hidden@example.com</Email></bogus><dedupEnabled")
+        .replace(b"<requestTimestamp>", b"<client>zeep</client><requestTimestamp>")
+        .replace(b"<attrName>FirstName</attrName>", b"<attrValue2/><attrName>FirstName</attrName>")
+        .replace(b"<Email>a@example.com</Email>", b"<Nickname>A</Nickname><Email>a@example.com</Email>")
+        # declared children out of the WSDL's order: the list after the flag, the type before the id
+        .replace(
+            b"<ForeignSysPersonId>SF-1</ForeignSysPersonId><ForeignSysType>SFDC</ForeignSysType>",
+            b"<ForeignSysType>SFDC</ForeignSysType><ForeignSysPersonId>SF-1</ForeignSysPersonId>",
+        )
+    )
+    call = parse_request(data)
+    assert call.auth is not None
+    assert call.auth.timestamp == "2026-01-01T00:00:00+00:00"
+    assert call.dedup is False
+    first, second = call.leads
+    assert (first.email, first.attributes) == ("a@example.com", (("FirstName", "A & B"),))
+    assert (second.foreign_sys_person_id, second.foreign_sys_type) == ("SF-1", "SFDC")
+    assert "hidden@example.com" not in {lead.email for lead in call.leads}
+
+
+def test_what_marketo_reads_is_still_checked_once_unknown_elements_are_set_aside() -> None:
+    credentials = Credentials("u", "k")
+    no_flag = build_envelope(sync_lead_request(Lead(email="a@example.com"), return_lead=False), credentials).replace(
+        b"<returnLead>false</returnLead>", b"<returnlead>false</returnlead>"
+    )
+    with pytest.raises(SoapFaultError) as caught:
+        parse_request(no_flag)  # returnLead is required (the WSDL and the seed); a misspelt one is no returnLead
+    assert caught.value.code == "20017"
 
 
 def test_replies_are_valid_and_read_back() -> None:

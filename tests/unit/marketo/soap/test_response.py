@@ -105,6 +105,28 @@ def test_mobject_statuses_carry_external_keys_and_errors() -> None:
     assert [o.status.value for o in outcomes[2:]] == ["UNCHANGED", "SKIPPED"]
 
 
+def test_a_nil_mobject_id_and_a_deleted_status_are_read_not_refused() -> None:
+    # Later API versions make mObjStatus/id nillable (a FAILED object has none), and DELETED is in the WSDL's
+    # MObjStatusEnum. Neither may fail the whole reply (it would be retried until its records exhaust retries).
+    body = (
+        "<ns1:successSyncMObjects><result><mObjStatusList>"
+        '<mObjStatus><id xsi:nil="true"/><status>FAILED</status><error>Opportunity not found</error></mObjStatus>'
+        "<mObjStatus><id>41</id><status>DELETED</status></mObjStatus>"
+        "<mObjStatus><id/><status>SKIPPED</status></mObjStatus>"
+        "</mObjStatusList></result></ns1:successSyncMObjects>"
+    )
+    envelope = ENV.replace(
+        "<SOAP-ENV:Envelope ", '<SOAP-ENV:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    )
+    data = f"{envelope}<SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>".encode()
+    failed, deleted, skipped = parse_reply(SMO, data, expected=3)
+    assert (failed.status, failed.mobject_id, failed.error) == (RecordStatus.FAILED, None, "Opportunity not found")
+    # DELETED: the object is gone, not synced as the event asked: the record fails, with Marketo's word for it
+    assert (deleted.status, deleted.mobject_id) == (RecordStatus.FAILED, 41)
+    assert deleted.error == "Marketo answered DELETED: the object was deleted, not synced"
+    assert (skipped.status, skipped.mobject_id) == (RecordStatus.SKIPPED, None)
+
+
 def test_per_record_failure_keeps_its_text_and_code() -> None:
     body = (
         "<ns1:successSyncMultipleLeads><result><syncStatusList>"
