@@ -58,6 +58,15 @@ def _fault(text: str) -> dict[str, Any]:
     return spec
 
 
+def _assignment_rule(text: str) -> dict[str, str]:
+    """`Country=France:Europe` -> an `assignment_rules` entry of /_sim/config."""
+    condition, sep, partition = text.rpartition(":")
+    field, equals, value = condition.partition("=")
+    if not (sep and equals and field.strip() and value.strip() and partition.strip()):
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE:PARTITION, got {text!r}")
+    return {"field": field.strip(), "value": value.strip(), "partition": partition.strip()}
+
+
 def add_arguments(sim: argparse.ArgumentParser) -> None:
     """The flags of `simulate`: one for each field of `/_sim/config`, and where to listen."""
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -83,8 +92,13 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
         "--workspace", action="append", default=[], metavar="NAME=PRIMARY_PARTITION",
         help="a workspace and its primary lead partition (repeatable)",
     )  # fmt: skip
+    sim.add_argument(
+        "--assignment-rule", type=_assignment_rule, action="append", default=[], metavar="FIELD=VALUE:PARTITION",
+        help="new leads whose FIELD holds VALUE go to PARTITION (repeatable; the first that matches decides)",
+    )  # fmt: skip
     sim.add_argument("--programs", help="comma-separated Program ids that exist (default: any positive id)")
-    sim.add_argument("--no-validate", action="store_true", help="skip schema validation of requests")
+    sim.add_argument("--program-channels", help="comma-separated channels a Program may take (default: five)")
+    sim.add_argument("--no-validate", action="store_true", help="read requests without validating them (faster)")
 
 
 def simulator_settings(
@@ -103,13 +117,15 @@ def simulator_settings(
     for field in (*LIMIT_FIELDS, *DURATION_FIELDS):
         if getattr(args, field) is not None:
             patch[field] = getattr(args, field)
-    for flag in ("lead_fields", "custom_fields"):
+    for flag in ("lead_fields", "custom_fields", "program_channels"):  # comma-separated names
         if getattr(args, flag):
             patch[flag] = [name.strip() for name in getattr(args, flag).split(",") if name.strip()]
     if args.fault:
         patch["faults"] = args.fault
     if args.workspace:
         patch["workspaces"] = {"Default": "Default", **dict(w.split("=", 1) for w in args.workspace)}
+    if args.assignment_rule:
+        patch["assignment_rules"] = args.assignment_rule
     if args.programs:
         patch["programs"] = [int(p) for p in args.programs.split(",")]
     if args.no_validate:

@@ -146,10 +146,12 @@ def _mobject(element: etree._Element) -> MObjectInput:
 
 
 def conform(element: etree._Element, type_name: str) -> None:
-    """Set aside what a generated binding ignores: children `type_name` does not declare, at any depth.
+    """Set aside what a generated binding ignores: children `type_name` does not declare, and attributes, at any depth.
 
     The declared ones are put in the WSDL's order, which a binding does not insist on either.
     """
+    for name in [n for n in element.attrib if not n.startswith(f"{{{XSI}}}")]:  # the WSDL declares no attribute
+        del element.attrib[name]
     declared = content_models()[1].get(type_name)
     if declared is None:  # a simple type: text only
         return

@@ -9,6 +9,7 @@ from pipeline.cli import build_parser, main
 from pipeline.config import Settings
 from pipeline.metrics import package_version as version
 from pipeline.sim.command import simulator_settings
+from pipeline.sim.leads import AssignmentRule
 from pipeline.sim.settings import FaultSpec
 
 
@@ -33,6 +34,8 @@ def test_simulate_flags_set_every_field() -> None:
         "--auth", "off", "--marketo-limits", "--max-concurrency", "4", "--lead-fields", "FirstName, Company",
         "--latency-ms", "300", "--latency-jitter-ms", "50", "--fault", "kind=fault,code=20023,rate=0.05,operation=syncLead",
         "--fault", "kind=reset,rate=0.01", "--workspace", "EMEA=EMEA Primary", "--programs", "1970,1971",
+        "--assignment-rule", "Country=France:Europe", "--assignment-rule", "Country=Peru:Americas: South",
+        "--program-channels", "Webinar, Podcast",
     )  # fmt: skip
     assert settings.auth is False  # type: ignore[attr-defined]
     assert (settings.calls_per_20s, settings.max_concurrency, settings.daily_quota) == (100, 4, 10_000)  # type: ignore[attr-defined]
@@ -44,6 +47,11 @@ def test_simulate_flags_set_every_field() -> None:
     )
     assert settings.workspaces == {"Default": "Default", "EMEA": "EMEA Primary"}  # type: ignore[attr-defined]
     assert settings.programs == (1970, 1971)  # type: ignore[attr-defined]
+    assert settings.assignment_rules == (  # type: ignore[attr-defined]
+        AssignmentRule("Country", "France", "Europe"),
+        AssignmentRule("Country", "Peru:Americas", "South"),
+    )
+    assert settings.program_channels == ("Webinar", "Podcast")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -52,6 +60,7 @@ def test_simulate_flags_set_every_field() -> None:
         (["--fault", "kind=fault,rate=0.1"], "faults.code"),
         (["--fault", "boom"], "key=value"),
         (["--calls-per-20s", "0"], "positive integer"),
+        (["--assignment-rule", "Country:Europe"], "FIELD=VALUE:PARTITION"),
     ],
 )
 def test_bad_simulate_flags_exit_2_with_the_reason(

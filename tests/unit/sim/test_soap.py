@@ -110,6 +110,7 @@ def test_unknown_elements_anywhere_are_set_aside_and_declared_ones_read_in_any_o
         .replace(b"<requestTimestamp>", b"<client>zeep</client><requestTimestamp>")
         .replace(b"<attrName>FirstName</attrName>", b"<attrValue2/><attrName>FirstName</attrName>")
         .replace(b"<Email>a@example.com</Email>", b"<Nickname>A</Nickname><Email>a@example.com</Email>")
+        .replace(b"<leadRecord><ForeignSysPersonId>", b'<leadRecord source="crm"><ForeignSysPersonId>')
         # declared children out of the WSDL's order: the list after the flag, the type before the id
         .replace(
             b"<ForeignSysPersonId>SF-1</ForeignSysPersonId><ForeignSysType>SFDC</ForeignSysType>",
