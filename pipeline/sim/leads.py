@@ -95,10 +95,11 @@ class AssignmentRule:
 
     def matches(self, lead: LeadInput) -> bool:
         """Whether `lead`, as the request carries it, falls in this rule."""
-        if self.field == "Email":
+        given = next((v for name, v in reversed(lead.attributes) if name == self.field), None)
+        if given is None and self.field == "Email":
             given = lead.email
-        else:
-            given = next((v for name, v in reversed(lead.attributes) if name == self.field), None)
+        elif given is None and self.field == "ForeignSysPersonId":
+            given = lead.foreign_sys_person_id
         return given is not None and given.strip().casefold() == self.value.strip().casefold()
 
 
@@ -254,11 +255,11 @@ class LeadStore:
         if name == "Email":
             found = self._by_email_key(value)
             return None if found is None else found.id
-        if name == "ForeignSysPersonId":
+        if name == "ForeignSysPersonId":  # an association names no ForeignSysType: any type's holder
             owners = [i for (_, fsp_id), i in self._by_fsp.items() if fsp_id == value]
             return max(owners, default=None)
         holders = self.with_attribute(name, value)
-        return holders[-1].id if holders else None
+        return holders[-1].id if holders else None  # oldest first: the last is the most recently added
 
     def with_email(self, email: str) -> list[StoredLead]:
         """Every lead with this Email (case-insensitive), oldest first."""
@@ -266,7 +267,7 @@ class LeadStore:
 
     def with_attribute(self, name: str, value: str) -> list[StoredLead]:
         """Every lead whose attribute `name` (its SOAP name) holds exactly `value`, oldest first."""
-        return [self._by_id[i] for i in self._index(name).get(value, ())]
+        return [self._by_id[i] for i in sorted(self._index(name).get(value, ()))]
 
     def create(self, partition: str) -> StoredLead:
         """A new, empty lead in `partition` (and the workspace whose primary partition it is)."""
@@ -304,7 +305,7 @@ class LeadStore:
 
     def _set_attribute(self, stored: StoredLead, name: str, value: str) -> None:
         index = self._indexes.get(name)
-        if index is not None:
+        if index is not None and stored.attributes.get(name) != value:
             old = stored.attributes.get(name)
             if old and stored.id in index.get(old, ()):
                 index[old].remove(stored.id)

@@ -92,12 +92,16 @@ class StoredMObject:
         return str(uuid.uuid5(_GUIDS, f"{self.type}:{self.id}"))
 
     def snapshot(self) -> tuple[object, ...]:
-        """A copy of everything a sync can change, to tell UPDATED from UNCHANGED."""
+        """A copy of everything a sync can change, to tell UPDATED from UNCHANGED.
+
+        A role's Lead and Opportunity associations are left out: its PersonId and OpportunityId say which they are,
+        whichever way (id, external key, attribute) the request named them.
+        """
         return (
             self.external_key,
             copy.deepcopy(self.attribs),
             copy.deepcopy(self.type_attribs),
-            list(self.associations),
+            [a for a in self.associations if ASSOCIATIONS[self.type].get(a.get("mObjType", "")) is None],
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -197,9 +201,14 @@ class MObjectStore:
         if operation == "INSERT":
             return MObjectOutcome("SKIPPED", found.id, key, None)
         before = found.snapshot()
+        role_key = _role_key(found)
         error = self._apply(found, obj)
         if error is not None:
             return MObjectOutcome("FAILED", found.id, key, error)
+        if _role_key(found) != role_key:  # moved to another lead, opportunity or role: found under its new key
+            if self._roles.get(role_key) == found.id:  # type: ignore[arg-type]
+                del self._roles[role_key]  # type: ignore[arg-type]
+            self._index(found)
         status = "UNCHANGED" if found.snapshot() == before else "UPDATED"
         return MObjectOutcome(status, found.id, key, None)
 
@@ -222,11 +231,9 @@ class MObjectStore:
         if stored.external_key is not None:
             self._by_key[(stored.type, *stored.external_key)] = stored.id
             self._by_value[(stored.type, stored.external_key[1])] = stored.id
-        if stored.type == "OpportunityPersonRole":
-            attribs = stored.attribs
-            key = (_int(attribs.get("OpportunityId")), _int(attribs.get("PersonId")), attribs.get("Role", ""))
-            if key[0] and key[1]:
-                self._roles[key] = stored.id  # type: ignore[index]
+        key = _role_key(stored)
+        if key[0] and key[1]:
+            self._roles[key] = stored.id  # type: ignore[index]
 
     def _apply(self, stored: StoredMObject, obj: MObjectInput) -> str | None:
         """Change `stored` as `obj` says; a message instead when `obj` is invalid (nothing changed then)."""
@@ -237,6 +244,9 @@ class MObjectStore:
                 return error
         attribs = dict(obj.attribs)
         associations = {a.get("mObjType"): a for a in stored.associations}
+        for kind, attribute in ASSOCIATIONS[stored.type].items():
+            if attribute is not None and attribute in attribs:  # named by attribute now: the old link is stale
+                associations.pop(kind, None)
         for association in obj.associations:
             resolved = self._associate(stored.type, association)
             if isinstance(resolved, str):
@@ -246,9 +256,10 @@ class MObjectStore:
             if attribute is not None:
                 given = _int(attribs.get(attribute))
                 if given is not None and given != object_id:
+                    # SIMULATOR'S CHOICE: the docs do not say which wins when both name the object; neither does.
                     return f"{attribute} {given} and the associated {kind} {object_id} disagree"
                 attribs[attribute] = str(object_id)
-            associations[kind] = association
+            associations[kind] = association  # SIMULATOR'S CHOICE: of two of one type in a request, the later
         error = self._check_references(stored.type, attribs)
         if error is not None:
             return error
@@ -443,6 +454,14 @@ class MObjectStore:
         }
 
 
+def _role_key(stored: StoredMObject) -> tuple[int | None, int | None, str]:
+    """A role's REST key (opportunity id, lead id, role); (None, None, "") for any other object."""
+    if stored.type != "OpportunityPersonRole":
+        return None, None, ""
+    attribs = stored.attribs
+    return _int(attribs.get("OpportunityId")), _int(attribs.get("PersonId")), attribs.get("Role", "")
+
+
 def _rest_record(record: object, allowed: frozenset[str]) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise RecordSkippedError("1003", "Invalid data: a record is not an object")
@@ -472,7 +491,7 @@ def _text(value: object) -> str:
 def _int(text: str | None) -> int | None:
     try:
         return int(float(text)) if text else None
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or not a finite one ("1e999", "inf")
         return None
 
 
@@ -505,6 +524,9 @@ def _tag(tag: object, allowed: dict[str, tuple[str, ...]] | None) -> tuple[str, 
     if not isinstance(tag, dict) or not isinstance(tag.get("tagType"), str) or not isinstance(tag.get("tagValue"), str):
         raise RestCallError("1003", "Invalid data: a tag needs tagType and tagValue")
     tag_type, tag_value = tag["tagType"], tag["tagValue"]
+    if tag_type == CHANNEL:
+        # A program's channel is not one of its tags over REST (Update Program takes none), whatever the tags allow.
+        raise RestCallError("709", "A program's channel is not a tag: Update Program cannot change it")
     if allowed is not None and tag_value not in allowed.get(tag_type, ()):
         # "Each tag uses a value from a list configured in Marketo Admin"; SIMULATOR'S CHOICE of the code.
         raise RestCallError("709", f"Tag value {tag_value!r} is not defined for tag type {tag_type!r}")

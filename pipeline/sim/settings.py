@@ -164,6 +164,10 @@ def _workspaces(value: object) -> dict[str, str]:
     if "Default" not in value:
         msg = "workspaces: the Default workspace cannot be removed"
         raise SimConfigError(msg)
+    folded = [name.strip().casefold() for name in value]
+    if len(set(folded)) < len(folded):  # names match whatever their case: two would be one
+        msg = f"workspaces: two names differ only by case or blanks: {sorted(value)}"
+        raise SimConfigError(msg)
     return dict(value)
 
 

@@ -302,3 +302,11 @@ async def test_a_hostile_host_header_stays_text_in_the_wsdl(sim: SimClient) -> N
     address = wsdl.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
     assert address is not None
     assert address.get("location") == f"http://{hostile.decode()}/soap/mktows/2_2"
+
+
+async def test_an_object_naming_a_number_too_large_is_answered_failed_not_an_http_error(sim: SimClient) -> None:
+    role = MObject("OpportunityPersonRole", attribs=(Attrib("OpportunityId", "1e999"), Attrib("PersonId", "1")))
+    status, body = await sim.call(sync_mobjects_request([role], operation=SyncOperation.INSERT))
+    assert status == 200, body
+    [outcome] = parse_reply(Operation.SYNC_MOBJECTS, body, expected=1)
+    assert (outcome.status, outcome.error) == (RecordStatus.FAILED, "Opportunity not found: OpportunityId 1e999")

@@ -172,7 +172,7 @@ def _attribs(**values: str) -> dict[str, Any]:
     return {"attrib": [{"name": name, "value": value} for name, value in values.items()]}
 
 
-async def test_zeep_sends_the_documentations_sample_code_and_each_is_answered_as_documented(sim: SimClient) -> None:
+async def test_zeep_sends_the_documentations_sample_code_and_each_is_answered_by_its_rules(sim: SimClient) -> None:
     # The sample code of the syncLead, syncMultipleLeads and syncMObjects pages (PHP, Java, Ruby), and the Developer
     # Blog's "Opportunity Sync via SOAP API", as a client generated from the WSDL sends them. The instance first
     # gets what the samples assume: lead 19, Opportunity 64's predecessors, Program 1970's cost 153, a lead whose

@@ -225,3 +225,28 @@ def test_with_dedupe_on_there_is_one_lead_per_address(events: list[tuple[str, st
     for email, value in events:
         last[email.strip().lower()] = value
     assert {(lead.email or "").strip().lower(): lead.attributes["V"] for lead in store.all()} == last
+
+
+def test_a_lead_named_by_a_custom_key_is_the_most_recently_added_holder_however_often_others_are_written() -> None:
+    store = LeadStore()
+    _, older = store.sync(LeadInput(email="o@x.com", attributes=(("FSPID", "7"),)), MULTI)
+    _, newer = store.sync(LeadInput(email="n@x.com", attributes=(("FSPID", "7"),)), MULTI)
+    assert store.find(None, ("FSPID", "7")) == newer.id
+    store.sync(LeadInput(email="o@x.com", attributes=(("FSPID", "7"),)), MULTI)  # the older one written again
+    assert store.find(None, ("FSPID", "7")) == newer.id
+    assert [lead.id for lead in store.with_attribute("FSPID", "7")] == [older.id, newer.id]  # oldest first
+    store.sync(LeadInput(email="n@x.com", attributes=(("FSPID", "8"),)), MULTI)
+    assert store.find(None, ("FSPID", "7")) == older.id
+    assert (store.find(newer.id, None), store.find(999, None), store.find(None, ("FSPID", "9"))) == (
+        newer.id,
+        None,
+        None,
+    )
+
+
+def test_an_assignment_rule_on_email_reads_an_email_attribute_too() -> None:
+    store = LeadStore(assignment_rules=(AssignmentRule("Email", "vip@x.com", "VIP"),))
+    _, by_key = store.sync(LeadInput(email="VIP@x.com"), MULTI)
+    _, by_attribute = store.sync(LeadInput(foreign_sys_person_id="s1", foreign_sys_type="SFDC",
+                                           attributes=(("Email", "vip@x.com"),)), MULTI)  # fmt: skip
+    assert (by_key.partition, by_attribute.partition) == ("VIP", "VIP")

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import pytest
+
 from pipeline.sim.leads import LeadInput, LeadStore, SyncContext
 from pipeline.sim.mobjects import MObjectInput, MObjectStore
+from pipeline.sim.reasons import RecordSkippedError, RestCallError
 from pipeline.sim.settings import DEFAULT_PROGRAM_CHANNELS, DEFAULT_PROGRAM_TAGS
 
 OPP = MObjectInput(type="Opportunity", external_key=("ExtId", "OPP-9"), attribs=(("Name", "Q1"), ("Amount", "2000")))
@@ -188,3 +191,82 @@ def test_program_tags_and_channels_must_already_be_defined() -> None:
     [program] = store.all()
     shown = store.program_json(program)
     assert (shown["channel"], shown["tags"]) == ("Content", [{"tagType": "Region", "tagValue": "EMEA"}])
+    # over REST a channel is no tag, whatever tags the instance allows
+    for allowed in (DEFAULT_PROGRAM_TAGS, None):
+        with pytest.raises(RestCallError) as refused:
+            store.update_program(
+                program, costs=[], destructive=False, tags=[{"tagType": "Channel", "tagValue": "Webinar"}], names={},
+                allowed_tags=allowed,
+            )  # fmt: skip
+        assert refused.value.code == "709"
+    assert store.program_json(program)["channel"] == "Content"
+
+
+def test_a_role_naming_an_opportunity_or_lead_by_a_number_too_large_fails_the_object() -> None:
+    leads = LeadStore()
+    _, lead = leads.sync(LeadInput(email="p@x.com"), SyncContext())
+    store = MObjectStore(leads=leads)
+    for bad in ("inf", "1e999", "-Infinity", "NaN"):
+        role = MObjectInput(type="OpportunityPersonRole", attribs=(("OpportunityId", bad), ("PersonId", str(lead.id))))
+        outcome = store.sync(role, "INSERT")
+        assert (outcome.status, outcome.error) == ("FAILED", f"Opportunity not found: OpportunityId {bad}")
+
+
+def _role_store() -> tuple[LeadStore, MObjectStore, int, int, int]:
+    leads = LeadStore()
+    _, a = leads.sync(LeadInput(email="a@x.com"), SyncContext())
+    _, b = leads.sync(LeadInput(email="b@x.com"), SyncContext())
+    store = MObjectStore(leads=leads)
+    store.sync(MObjectInput(type="Opportunity", external_key=("externalOpportunityId", "OPP-1")), "INSERT")
+    opportunity = {
+        "mObjType": "Opportunity",
+        "id": None,
+        "externalKey": {"name": "externalOpportunityId", "value": "OPP-1"},
+    }
+    role = store.sync(
+        MObjectInput(
+            type="OpportunityPersonRole",
+            attribs=(("Role", "Buyer"),),
+            associations=({"mObjType": "Lead", "id": a.id, "externalKey": None}, opportunity),
+        ),
+        "INSERT",
+    )
+    assert role.status == "CREATED"
+    return leads, store, a.id, b.id, role.id
+
+
+@pytest.mark.parametrize("by", ["association", "attribute"])
+def test_a_role_moved_to_another_lead_over_soap_is_found_under_its_new_key_over_rest(by: str) -> None:
+    leads, store, a, b, role = _role_store()
+    moved = MObjectInput(
+        type="OpportunityPersonRole",
+        id=role,
+        associations=({"mObjType": "Lead", "id": b, "externalKey": None},) if by == "association" else (),
+        attribs=(("PersonId", str(b)),) if by == "attribute" else (),
+    )
+    assert store.sync(moved, "UPDATE").status == "UPDATED"
+
+    def exists(lead_id: int) -> bool:
+        return leads.get(lead_id) is not None
+
+    with pytest.raises(RecordSkippedError) as created:  # b is now OPP-1's Buyer: no second role
+        store.sync_role(
+            {"externalOpportunityId": "OPP-1", "leadId": b, "role": "Buyer"}, "createOnly", lead_exists=exists
+        )
+    assert created.value.code == "1017"
+    with pytest.raises(RecordSkippedError) as gone:  # a is not any more
+        store.sync_role(
+            {"externalOpportunityId": "OPP-1", "leadId": a, "role": "Buyer"}, "updateOnly", lead_exists=exists
+        )
+    assert gone.value.code == "1013"
+    stored = next(o for o in store.all() if o.id == role)
+    assert stored.attribs["PersonId"] == str(b)
+    assert [x.get("id") for x in stored.associations if x["mObjType"] == "Lead"] in ([b], [])  # never the old lead
+
+
+def test_a_role_named_again_in_another_form_is_unchanged() -> None:
+    _, store, a, _, role = _role_store()
+    by_attributes = MObjectInput(
+        type="OpportunityPersonRole", id=role, attribs=(("PersonId", str(a)), ("OpportunityId", "1"), ("Role", "Buyer"))
+    )
+    assert store.sync(by_attributes, "UPDATE").status == "UNCHANGED"

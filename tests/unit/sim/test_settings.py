@@ -51,6 +51,7 @@ def test_faults_are_parsed() -> None:
         ({"faults": [{"kind": "reset", "rate": 0.1, "operation": "getLead"}]}, "faults.operation"),
         ({"faults": [{"kind": "reset", "rate": 0.1, "when": "now"}]}, "faults: unknown field 'when'"),
         ({"workspaces": {"EMEA": "E"}}, "workspaces"),
+        ({"workspaces": {"Default": "Default", "default": "P"}}, "differ only by case"),
         ({"assignment_rules": [{"field": "Country", "value": "France"}]}, "assignment_rules"),
         ({"assignment_rules": {"field": "Country"}}, "assignment_rules"),
         ({"program_channels": "Webinar"}, "program_channels"),

@@ -108,10 +108,13 @@ def test_unknown_elements_anywhere_are_set_aside_and_declared_ones_read_in_any_o
     data = (
         FOREIGN_ENVELOPE.replace(b"<dedupEnabled", b"<bogus><Email>hidden@example.com</Email></bogus><dedupEnabled")
         .replace(b"<requestTimestamp>", b"<client>zeep</client><requestTimestamp>")
-        .replace(b"<attrName>FirstName</attrName>", b"<attrValue2/><attrName>FirstName</attrName>")
+        .replace(
+            b"<attrName>FirstName</attrName><attrValue>A &amp; B</attrValue>",
+            b"<attrValue2/><attrValue>A &amp; B</attrValue><attrName>FirstName</attrName>",
+        )
         .replace(b"<Email>a@example.com</Email>", b"<Nickname>A</Nickname><Email>a@example.com</Email>")
         .replace(b"<leadRecord><ForeignSysPersonId>", b'<leadRecord source="crm"><ForeignSysPersonId>')
-        # declared children out of the WSDL's order: the list after the flag, the type before the id
+        # declared children out of the WSDL's order: the type before the id, a value before its name
         .replace(
             b"<ForeignSysPersonId>SF-1</ForeignSysPersonId><ForeignSysType>SFDC</ForeignSysType>",
             b"<ForeignSysType>SFDC</ForeignSysType><ForeignSysPersonId>SF-1</ForeignSysPersonId>",
@@ -125,6 +128,24 @@ def test_unknown_elements_anywhere_are_set_aside_and_declared_ones_read_in_any_o
     assert (first.email, first.attributes) == ("a@example.com", (("FirstName", "A & B"),))
     assert (second.foreign_sys_person_id, second.foreign_sys_type) == ("SF-1", "SFDC")
     assert "hidden@example.com" not in {lead.email for lead in call.leads}
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        b"<targetWorkspace>EMEA</targetWorkspace><targetWorkspace>Sales</targetWorkspace>",
+        b"<workspace>EMEA</workspace>",
+    ],
+)
+def test_a_context_header_without_one_target_workspace_is_an_invalid_request(context: bytes) -> None:
+    data = build_envelope(
+        sync_lead_request(Lead(email="a@x.com"), return_lead=False, workspace="EMEA"), Credentials("u", "k")
+    )
+    bad = data.replace(b"<targetWorkspace>EMEA</targetWorkspace>", context)
+    assert bad != data
+    with pytest.raises(SoapFaultError) as caught:
+        parse_request(bad)
+    assert caught.value.code == "20017"
 
 
 def test_what_marketo_reads_is_still_checked_once_unknown_elements_are_set_aside() -> None:
