@@ -176,6 +176,12 @@ def _valid(element: etree._Element) -> bool:
     return bool(types_schema().validate(element))
 
 
+def _schema_error() -> str:
+    """What the last validation found wrong."""
+    error = types_schema().error_log.last_error
+    return error.message if error else "schema violation"
+
+
 def _headers(envelope: etree._Element) -> tuple[AuthHeader | None, str | None, str | None]:
     """The authentication, the target workspace, and what is wrong with the context header (read after auth)."""
     header = envelope.find(f"{{{SOAP_ENV}}}Header")
@@ -195,8 +201,7 @@ def _headers(envelope: etree._Element) -> tuple[AuthHeader | None, str | None, s
             if _valid(element):
                 workspace = _text(element, "targetWorkspace")
             else:  # SIMULATOR'S CHOICE: refused as an invalid request (20017), as an invalid body is
-                error = types_schema().error_log.last_error
-                problem = f"Invalid MktowsContextHeader: {error.message if error else 'schema violation'}"
+                problem = f"Invalid MktowsContextHeader: {_schema_error()}"
         elif element.get(f"{{{SOAP_ENV}}}mustUnderstand") in {"1", "true"}:
             raise SoapFaultError("20012", f"Header {etree.QName(element).text} not understood")
     return auth, workspace, problem
@@ -238,8 +243,7 @@ def read_call(envelope: SimEnvelope, *, validate: bool = True) -> SimRequest:
     if envelope.header_problem is not None:
         raise SoapFaultError("20017", envelope.header_problem)
     if validate and not _valid(payload):
-        error = types_schema().error_log.last_error
-        raise SoapFaultError("20017", f"Invalid request: {error.message if error else 'schema violation'}")
+        raise SoapFaultError("20017", f"Invalid request: {_schema_error()}")
     if operation is Operation.SYNC_MOBJECTS:
         object_list = payload.find("mObjectList")
         return SimRequest(
