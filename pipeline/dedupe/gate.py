@@ -13,14 +13,14 @@ order holds under retries and concurrency.
 from __future__ import annotations
 
 from collections.abc import Callable, Container
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from pipeline.dedupe.links import IdentityLinks
 from pipeline.records import Record
 
 
-@dataclass(slots=True, eq=False)
-class _Node:
+class _Node(Struct, eq=False):
     record: Record | None  # None for a join of two components' histories
     writes: tuple[str, ...]
     reads: tuple[str, ...] = ()

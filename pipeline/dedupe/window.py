@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from typing import Final
+
+from msgspec import Struct, field
 
 from pipeline.dedupe.links import IdentityLinks
 from pipeline.identity import mobject_identities, mobject_references
@@ -45,8 +46,7 @@ _WindowKey = tuple[str, int, str]  # topic, partition, precedence key
 _NO_REFERENCES: Final[frozenset[str]] = frozenset()
 
 
-@dataclass(slots=True)
-class _OpenLead:
+class _OpenLead(Struct):
     seq: int
     events: list[LeadChange]
     deadline: float
@@ -102,8 +102,7 @@ class _OpenLead:
         )
 
 
-@dataclass(slots=True)
-class _OpenMObject:
+class _OpenMObject(Struct):
     seq: int
     events: list[MObjectChange]
     deadline: float
@@ -152,8 +151,7 @@ class _OpenMObject:
         )
 
 
-@dataclass(slots=True)
-class _Single:
+class _Single(Struct):
     """A key's only event so far: most keys never see a second one, and their record is this event's lead."""
 
     seq: int

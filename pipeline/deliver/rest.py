@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Final
 
 import aiohttp
+from msgspec.structs import replace
 
 from pipeline.deliver.http import CallRejectedError, TransportError, read_body
 from pipeline.deliver.token import TokenSource

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 import structlog
 from aiokafka.errors import KafkaError
+from msgspec.structs import replace
 
 from pipeline.contract import ResultMessage
 from pipeline.errors import FatalError, describe_exception
