@@ -6,14 +6,14 @@ import asyncio
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, cast
 
-import orjson
+import msgspec
 import structlog
 from aiokafka.errors import KafkaError
 from msgspec.structs import replace
 
-from pipeline.contract import ResultMessage
+from pipeline.contract import ResultMessage, ResultSource
 from pipeline.errors import FatalError, describe_exception
 from pipeline.metrics import Metrics
 from pipeline.offsets import OffsetBook
@@ -53,14 +53,23 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_ENCODER: Final = msgspec.json.Encoder()
+
+
 def result_json(result: RecordResult, operation: CallName, completed_at: str) -> bytes:
     """The result message of DESIGN 2.4.
 
-    `operation` is the call that carried the record (computed once). The enums are strings: orjson writes them as
-    such, in C.
+    `operation` is the call that carried the record (computed once). The enums are strings and each source is a
+    `Source`, whose fields are the message's (topic, partition, offset): msgspec writes them as such, in C.
     """
     record = result.record
     events = record.events
+    if len(events) == 1:  # most records: no list to build by comprehension
+        only = events[0]
+        event_ids, sources = [only.event_id], [only.message.source]
+    else:
+        event_ids = [event.event_id for event in events]
+        sources = [event.message.source for event in events]
     message: ResultMessage = {
         "key": record.key,
         "kind": record.kind,
@@ -71,16 +80,13 @@ def result_json(result: RecordResult, operation: CallName, completed_at: str) ->
         "error": None if result.error is None else {"code": result.error.code, "message": result.error.message[:4096]},
         "attempts": result.attempts,
         "lead": result.lead_data,
-        "event_ids": [event.event_id for event in events],
-        "sources": [
-            {"topic": source.topic, "partition": source.partition, "offset": source.offset}
-            for source in (event.message.source for event in events)
-        ],
+        "event_ids": event_ids,
+        "sources": cast("list[ResultSource]", sources),
         "completed_at": completed_at,
     }
     if result.guid is not None:
         message["marketo_guid"] = result.guid
-    return orjson.dumps(message)
+    return _ENCODER.encode(message)
 
 
 def _rendered(

@@ -152,7 +152,7 @@ async def test_a_result_that_cannot_be_written_becomes_an_internal_error_and_the
     other, other_book = _record(8)
     sink = RecordingSink()
     publisher = OutcomePublisher(sink, book, Metrics(), results_topic="results", dlq_topic="dlq")
-    unwritable = RecordResult(record, RecordStatus.UPDATED, attempts=1, lead_id=5, lead_data={"odd": {1, 2}})
+    unwritable = RecordResult(record, RecordStatus.UPDATED, attempts=1, lead_id=5, lead_data={"odd": complex(1, 2)})
     await publisher.publish_results([unwritable, RecordResult(other, RecordStatus.CREATED, attempts=1, lead_id=6)])
     results = [orjson.loads(v or b"") for topic, _, v, _ in sink.sent if topic == "results"]
     assert [(r["status"], r["lead"]) for r in results] == [("FAILED", None), ("CREATED", None)]
