@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 import orjson
 import structlog
+from msgspec import Meta, Struct, field
 
 from pipeline.errors import describe_exception
 from pipeline.identity import lead_names, mobject_key
@@ -232,14 +234,101 @@ def _mobject(body: Mapping[str, Any]) -> tuple[MObject, SyncOperation]:
     return mobject, operation
 
 
-def decode_event(message: RawMessage) -> Event | InvalidEvent:
+# --- the common lead event, read in C --------------------------------------------------------------------------
+#
+# Most events are a lead event with nothing but the fields below, every value of the type the contract wants.
+# msgspec reads those into structs in one pass, checking types and lengths as it goes; `_plain_lead_event` then
+# builds the event as `_event` would. Any event the structs do not fit (another field, a float, a value out of
+# range, an object, an MObject...) is read again by `_event`, which also words the error: this path only ever
+# accepts, with exactly the event `_event` makes (tests/unit/ingest/test_decode.py checks both agree). It runs
+# only when `_may_hold_unencodable` is false, so neither an escape nor a character XML cannot carry is in it;
+# and it forbids unknown fields, so every byte of the event is read and checked (msgspec skips an unknown
+# field's value without checking its UTF-8 or its numbers, as orjson does).
+
+_Text = Annotated[str, Meta(max_length=MAX_VALUE_CHARS)]
+_Name = Annotated[str, Meta(min_length=1, max_length=MAX_VALUE_CHARS)]
+_Id = Annotated[int, Meta(gt=0, le=MAX_INT)]
+_Attributes = Annotated[dict[_Name, _Text | int | bool | None], Meta(max_length=MAX_ATTRIBUTES)]
+
+
+class _PlainLead(Struct, forbid_unknown_fields=True):
+    # Each field under its WSDL name, then under its lower-camel spelling.
+    id: _Id | None = field(default=None, name="Id")
+    id_camel: _Id | None = field(default=None, name="id")
+    email: _Text | None = field(default=None, name="Email")
+    email_camel: _Text | None = field(default=None, name="email")
+    fsp_id: _Text | None = field(default=None, name="ForeignSysPersonId")
+    fsp_id_camel: _Text | None = field(default=None, name="foreignSysPersonId")
+    fsp_type: _Text | None = field(default=None, name="ForeignSysType")
+    fsp_type_camel: _Text | None = field(default=None, name="foreignSysType")
+    cookie: _Text | None = field(default=None, name="MarketoCookie")
+    cookie_camel: _Text | None = field(default=None, name="marketoCookie")
+    attributes: _Attributes | None = None
+
+
+class _PlainLeadEvent(Struct, forbid_unknown_fields=True):
+    event_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    lead: _PlainLead
+    kind: Literal["lead"] | None = None
+    schema_version: Literal[1] | None = None
+    workspace: _Text | None = None
+    return_lead: bool | None = None
+
+
+_PLAIN_LEAD_EVENT: Final = msgspec.json.Decoder(_PlainLeadEvent)
+
+
+def _plain_lead_event(value: bytes, message: RawMessage) -> LeadChange | None:
+    """The event, when `value` is a plain lead event that `_event` accepts; None for `_event` to read it."""
+    try:
+        body = _PLAIN_LEAD_EVENT.decode(value)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    raw = body.lead
+    # As `_either` and `_nonempty`: the WSDL name unless it is null, then an empty text is no value.
+    lead_id = raw.id if raw.id is not None else raw.id_camel
+    email = (raw.email if raw.email is not None else raw.email_camel) or None
+    cookie = (raw.cookie if raw.cookie is not None else raw.cookie_camel) or None
+    fsp_id = (raw.fsp_id if raw.fsp_id is not None else raw.fsp_id_camel) or None
+    fsp_type = None
+    if fsp_id is not None:
+        fsp_type_text = raw.fsp_type if raw.fsp_type is not None else raw.fsp_type_camel
+        fsp_type = _FOREIGN_SYS_TYPES.get(fsp_type_text or "")
+        if fsp_type is None:
+            return None
+    if lead_id is None and fsp_id is None and cookie is None and email is None:
+        return None
+    given = raw.attributes
+    if given:
+        pairs = tuple([(name, item if type(item) is str else _plain_attribute(item)) for name, item in given.items()])
+    else:
+        pairs = ()
+    lead = Lead(lead_id, email, fsp_id, fsp_type, cookie, pairs)
+    workspace = body.workspace or None
+    key, lookup, identities = lead_names(lead, workspace, email_attribute=given is not None and "Email" in given)
+    return LeadChange(body.event_id, key, lead, workspace, body.return_lead or False, message, lookup, identities)
+
+
+def _plain_attribute(item: object) -> str:
+    """An integer, boolean or null attribute value (all `_PlainLead` holds but text) as `render_value` writes it."""
+    if item is None:
+        return ""
+    if item is True or item is False:
+        return "true" if item else "false"
+    return str(item)
+
+
+def decode_event(message: RawMessage, *, plain_path: bool = True) -> Event | InvalidEvent:
     """Validate one input message; never raises, whatever the bytes.
+
+    `plain_path` False reads every event as an uncommon one would be read (`_event`): the reference the plain
+    lead path is tested against; the outcome is the same.
 
     A message that breaks the contract is `invalid_json` or `invalid_event` with the field named; anything this
     code did not foresee is `internal_error` with the exception's type and message, never a crash.
     """
     try:
-        return _decode(message)
+        return _decode(message, plain_path)
     except Exception as exc:  # noqa: BLE001 - the second wall: one event must never stop the service
         return internal_error(message, exc)
 
@@ -250,7 +339,7 @@ def internal_error(message: RawMessage, exc: Exception) -> InvalidEvent:
     return InvalidEvent(DeadLetterReason.INTERNAL_ERROR, describe_exception(exc), message)
 
 
-def _decode(message: RawMessage) -> Event | InvalidEvent:
+def _decode(message: RawMessage, plain_path: bool) -> Event | InvalidEvent:  # noqa: FBT001 - private, hot
     value = message.value
     if value is None:
         return InvalidEvent(DeadLetterReason.INVALID_JSON, "message has no value (tombstone)", message)
@@ -259,13 +348,18 @@ def _decode(message: RawMessage) -> Event | InvalidEvent:
             DeadLetterReason.INVALID_EVENT, f"event of {len(value)} bytes exceeds {MAX_EVENT_BYTES}", message
         )
     value = json_payload(value)
+    may_hold_unencodable = _may_hold_unencodable(value)
+    if plain_path and not may_hold_unencodable:
+        plain = _plain_lead_event(value, message)
+        if plain is not None:
+            return plain
     try:
         body = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         return InvalidEvent(DeadLetterReason.INVALID_JSON, f"not UTF-8 JSON: {exc}", message)
     try:
         event = _event(body, message)
-        if _may_hold_unencodable(value):
+        if may_hold_unencodable:
             _check_characters(event)
     except EventError as exc:
         return InvalidEvent(DeadLetterReason.INVALID_EVENT, str(exc), message)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.ingest.decode import decode_event
+from pipeline.ingest.decode import _plain_lead_event, decode_event
 from pipeline.records import DeadLetterReason, ForeignSysType, InvalidEvent, LeadChange, MObjectChange, SyncOperation
 from tests.hostile import POSITIONS, any_json, with_value
 from tests.unit.events import message
@@ -274,10 +274,10 @@ def test_a_deep_field_the_pipeline_does_not_use_is_ignored_whatever_it_holds(inn
 def test_an_unforeseen_exception_is_an_internal_error_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.ingest import decode  # noqa: PLC0415
 
-    def explode(*_: object) -> None:
+    def explode(*_: object, **__: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(decode, "_lead", explode)
+    monkeypatch.setattr(decode, "lead_names", explode)  # on the plain path and in full
     result = decode_event(message({"event_id": "e", "lead": {"Email": "a@x.com"}}))
     assert isinstance(result, InvalidEvent)
     assert result.reason is DeadLetterReason.INTERNAL_ERROR
@@ -298,3 +298,143 @@ def test_a_zero_byte_before_something_that_is_not_json_is_still_invalid_json() -
     decoded = decode_event(message(None, raw=b"\x00\x00\x00\x00\x07not json"))
     assert isinstance(decoded, InvalidEvent)
     assert decoded.reason is DeadLetterReason.INVALID_JSON
+
+
+# --- the plain lead path reads exactly as the full decoder ---------------------------------------------------------
+
+_LEAD_FIELDS = ["Id", "id", "Email", "email", "ForeignSysPersonId", "foreignSysPersonId", "ForeignSysType"]
+_LEAD_FIELDS += ["foreignSysType", "MarketoCookie", "marketoCookie"]
+_FIELD_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from([2**31 - 1, 2**31, 2**63, 2**64 - 1, -(2**63), 42.0, 1.5, -0.0, 1e300])
+    | st.sampled_from(["", " ", "SFDC", "CUSTOM", "sfdc", "NETSUITE", "Ada@Example.com ", "id:1&token:x", "東京"])
+    | st.text(max_size=4)
+    | st.lists(st.integers(-5, 5), max_size=1)
+    | st.dictionaries(st.text(max_size=2), st.integers(-5, 5), max_size=1)
+)
+
+
+@st.composite
+def _lead_events(draw: st.DrawFn) -> bytes:
+    lead: dict[str, Any] = draw(st.dictionaries(st.sampled_from(_LEAD_FIELDS), _FIELD_VALUES, max_size=5))
+    if draw(st.booleans()):
+        lead["attributes"] = draw(
+            st.dictionaries(st.sampled_from(["", "Email", "FirstName", "Score", "x" * 3]), _FIELD_VALUES, max_size=4)
+            | _FIELD_VALUES
+        )
+    body: dict[str, Any] = {"event_id": draw(st.sampled_from(["e-1", "", "x" * 128, "x" * 129]) | _FIELD_VALUES)}
+    body["lead"] = lead if draw(st.integers(0, 9)) else draw(_FIELD_VALUES)
+    for name, values in (
+        ("kind", st.sampled_from(["lead", "mobject", "Lead"]) | _FIELD_VALUES),
+        ("schema_version", st.sampled_from([1, 2, 1.0, True]) | _FIELD_VALUES),
+        ("workspace", _FIELD_VALUES),
+        ("return_lead", _FIELD_VALUES),
+        ("Unexpected", _FIELD_VALUES),
+    ):
+        if draw(st.booleans()):
+            body[name] = draw(values)
+    return orjson.dumps(body)
+
+
+_TEXTS = st.sampled_from([None, "", " ", "a@x.com", " Ada@Example.com ", "東京", "SF-1", "id:1&token:x"])
+_VALID_PARTS: dict[str, st.SearchStrategy[Any]] = {
+    "Id": st.sampled_from([None, 1, 5, 2**31 - 1]),
+    "id": st.sampled_from([None, 1, 6]),
+    "ForeignSysType": st.sampled_from([None, "", "SFDC", "CUSTOM", "NETSUITE", "sfdc"]),
+    "foreignSysType": st.sampled_from([None, "", "SFDC", "CUSTOM"]),
+    **dict.fromkeys(("Email", "email", "ForeignSysPersonId", "foreignSysPersonId"), _TEXTS),
+    **dict.fromkeys(("MarketoCookie", "marketoCookie"), _TEXTS),
+}
+
+
+@st.composite
+def _valid_lead_events(draw: st.DrawFn) -> bytes:
+    """Lead events most of which the plain path takes: every part of a type the contract allows, or null/empty."""
+    lead = {name: draw(values) for name, values in _VALID_PARTS.items() if draw(st.booleans())}
+    if draw(st.booleans()):
+        lead["attributes"] = draw(
+            st.none()
+            | st.dictionaries(
+                st.sampled_from(["Email", "FirstName", "Score"]),
+                st.sampled_from([None, True, False, 0, 7, -3, "", "x", "ä", " B@x.com"]),
+                max_size=3,
+            )
+        )
+    body: dict[str, Any] = {"event_id": draw(st.sampled_from(["e-1", "x" * 128])), "lead": lead}
+    for name, values in (
+        ("kind", st.sampled_from([None, "lead"])),
+        ("schema_version", st.sampled_from([None, 1])),
+        ("workspace", st.sampled_from([None, "", "EMEA"])),
+        ("return_lead", st.sampled_from([None, True, False])),
+    ):
+        if draw(st.booleans()):
+            body[name] = draw(values)
+    return orjson.dumps(body)
+
+
+@given(_valid_lead_events())
+def test_a_valid_lead_event_reads_the_same_on_the_plain_path_as_in_full(raw: bytes) -> None:
+    _read_alike(raw)
+
+
+def _read_alike(raw: bytes) -> object:
+    given = message(None, raw=raw)
+    plain, full = decode_event(given), decode_event(given, plain_path=False)
+    assert plain == full
+    return plain
+
+
+@given(_lead_events())
+def test_a_lead_event_reads_the_same_on_the_plain_path_as_in_full(raw: bytes) -> None:
+    _read_alike(raw)
+
+
+@given(st.sampled_from(POSITIONS), any_json())
+def test_any_json_value_in_any_field_reads_the_same_on_the_plain_path_as_in_full(
+    position: tuple[dict[str, Any], tuple[str | int, ...]], value: bytes
+) -> None:
+    base, path = position
+    _read_alike(with_value(base, path, value))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id":"e","lead":{"Email":"a@x.com"},"x":"\xff\xfe"}',  # bad UTF-8 in a field nobody reads
+        b'{"event_id":"e","lead":{"Email":"a@x.com"},"x":1e400}',  # a number no double holds
+        b'{"event_id":"e","lead":{"Email":"a@x.com"},"x":' + b"[" * 2000 + b"]" * 2000 + b"}",
+        b'{"event_id":"e","lead":{"Email":"a@x.com","Email":"b@x.com","attributes":{"A":"1","B":2,"A":3}}}',
+        b'{"event_id":"e","lead":{"Email":"","email":"b@x.com"}}',  # an empty WSDL name hides its spelling
+        b'{"event_id":"e","lead":{"Id":5,"id":"x"}}',  # the spelling a WSDL name hides may hold anything
+        b'{"event_id":"e","lead":{"Id":42.0}}',
+        b'{"event_id":"e","lead":{"Email":"a@x.com","attributes":{"Score":2.5,"Big":123456789012345678901234567890}}}',
+        b'{"event_id":"e","lead":{"Email":"a@x.com","attributes":{"Flag":true,"Gone":null}}}',
+        b'{"event_id":"e","lead":{"Email":"a@x.com"}} x',
+        b"\x00\x00\x00\x00\x07" + b'{"event_id":"e","lead":{"Email":"a@x.com"}}',
+        b'{"event_id":"' + b"e" * 129 + b'","lead":{"Email":"a@x.com"}}',
+        b'{"event_id":"e","lead":{"Email":"' + "é".encode() * 65_536 + b'"}}',
+        b'{"event_id":"e","lead":{"Email":"' + "é".encode() * 65_537 + b'"}}',
+        b'{"event_id":"e","lead":{"Email":"a@x.com","attributes":{'
+        + b",".join(b'"a%d":"v"' % i for i in range(1001))
+        + b"}}}",
+        b'{"event_id":"e","lead":{"Email":"a@x.com","attributes":{'
+        + b",".join(b'"a%d":"v"' % i for i in range(1000))
+        + b"}}}",
+    ],
+)
+def test_edges_read_the_same_on_the_plain_path_as_in_full(raw: bytes) -> None:
+    _read_alike(raw)
+
+
+def test_a_plain_lead_event_takes_the_plain_path() -> None:
+    raw = orjson.dumps(
+        {"event_id": "e", "kind": "lead", "schema_version": 1, "lead": {"Email": "A@x.com", "attributes": {"N": 5}}}
+    )
+    given = message(None, raw=raw)
+    taken = _plain_lead_event(raw, given)
+    assert isinstance(taken, LeadChange)
+    assert taken == decode_event(given, plain_path=False)
+    assert taken.lead.attributes == (("N", "5"),)
+    assert _plain_lead_event(raw.replace(b'"N":5', b'"N":5.5'), message(None, raw=raw)) is None
