@@ -248,7 +248,10 @@ def _mobject(body: Mapping[str, Any]) -> tuple[MObject, SyncOperation]:
 _Text = Annotated[str, Meta(max_length=MAX_VALUE_CHARS)]
 _Name = Annotated[str, Meta(min_length=1, max_length=MAX_VALUE_CHARS)]
 _Id = Annotated[int, Meta(gt=0, le=MAX_INT)]
-_Attributes = Annotated[dict[_Name, _Text | int | bool | None], Meta(max_length=MAX_ATTRIBUTES)]
+# orjson reads an integer as one from -2**63 to 2**64 - 1, and any other as a float (or refuses it). msgspec
+# bounds to 64 signed bits: an integer above is read in full.
+_Integer = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+_Attributes = Annotated[dict[_Name, _Text | _Integer | bool | None], Meta(max_length=MAX_ATTRIBUTES)]
 
 
 class _PlainLead(Struct, forbid_unknown_fields=True):

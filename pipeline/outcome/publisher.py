@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, cast
+from typing import Any, Protocol
 
-import msgspec
+import orjson
 import structlog
 from aiokafka.errors import KafkaError
 from msgspec.structs import replace
@@ -53,23 +53,26 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_ENCODER: Final = msgspec.json.Encoder()
-
-
 def result_json(result: RecordResult, operation: CallName, completed_at: str) -> bytes:
     """The result message of DESIGN 2.4.
 
-    `operation` is the call that carried the record (computed once). The enums are strings and each source is a
-    `Source`, whose fields are the message's (topic, partition, offset): msgspec writes them as such, in C.
+    `operation` is the call that carried the record (computed once). The enums are strings: orjson writes them as
+    such, in C. orjson, not msgspec: a value it cannot write (an integer past 64 bits from a reply) fails the
+    record as `internal_error` rather than reaching the results topic.
     """
     record = result.record
     events = record.events
     if len(events) == 1:  # most records: no list to build by comprehension
         only = events[0]
-        event_ids, sources = [only.event_id], [only.message.source]
+        source = only.message.source
+        event_ids = [only.event_id]
+        sources: list[ResultSource] = [{"topic": source.topic, "partition": source.partition, "offset": source.offset}]
     else:
         event_ids = [event.event_id for event in events]
-        sources = [event.message.source for event in events]
+        sources = [
+            {"topic": source.topic, "partition": source.partition, "offset": source.offset}
+            for source in (event.message.source for event in events)
+        ]
     message: ResultMessage = {
         "key": record.key,
         "kind": record.kind,
@@ -81,12 +84,12 @@ def result_json(result: RecordResult, operation: CallName, completed_at: str) ->
         "attempts": result.attempts,
         "lead": result.lead_data,
         "event_ids": event_ids,
-        "sources": cast("list[ResultSource]", sources),
+        "sources": sources,
         "completed_at": completed_at,
     }
     if result.guid is not None:
         message["marketo_guid"] = result.guid
-    return _ENCODER.encode(message)
+    return orjson.dumps(message)
 
 
 def _rendered(

@@ -152,7 +152,7 @@ async def test_a_result_that_cannot_be_written_becomes_an_internal_error_and_the
     other, other_book = _record(8)
     sink = RecordingSink()
     publisher = OutcomePublisher(sink, book, Metrics(), results_topic="results", dlq_topic="dlq")
-    unwritable = RecordResult(record, RecordStatus.UPDATED, attempts=1, lead_id=5, lead_data={"odd": complex(1, 2)})
+    unwritable = RecordResult(record, RecordStatus.UPDATED, attempts=1, lead_id=5, lead_data={"odd": {1, 2}})
     await publisher.publish_results([unwritable, RecordResult(other, RecordStatus.CREATED, attempts=1, lead_id=6)])
     results = [orjson.loads(v or b"") for topic, _, v, _ in sink.sent if topic == "results"]
     assert [(r["status"], r["lead"]) for r in results] == [("FAILED", None), ("CREATED", None)]
@@ -161,6 +161,17 @@ async def test_a_result_that_cannot_be_written_becomes_an_internal_error_and_the
     assert [h[DlqHeader.REASON] for h in letters] == [b"internal_error"]
     assert book.pending == 0
     del other_book
+
+
+async def test_an_id_past_64_bits_from_a_reply_fails_the_record_instead_of_reaching_the_results() -> None:
+    record, book = _record(10)
+    sink = RecordingSink()
+    publisher = OutcomePublisher(sink, book, Metrics(), results_topic="results", dlq_topic="dlq")
+    await publisher.publish_results([RecordResult(record, RecordStatus.UPDATED, attempts=1, lead_id=10**20)])
+    (result,) = [orjson.loads(v or b"") for topic, _, v, _ in sink.sent if topic == "results"]
+    assert (result["status"], result["lead_id"]) == ("FAILED", None)
+    assert result["error"]["message"].startswith("TypeError")
+    assert [h[DlqHeader.REASON] for topic, _, _, h in sink.sent if topic == "dlq"] == [b"internal_error"]
 
 
 async def test_an_abandoned_record_publishes_nothing_and_answers_nothing() -> None:
