@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from sys import intern
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -302,8 +303,10 @@ def _plain_lead_event(value: bytes, message: RawMessage) -> LeadChange | None:
     if lead_id is None and fsp_id is None and cookie is None and email is None:
         return None
     given = raw.attributes
-    if given:
-        pairs = tuple([(name, item if type(item) is str else _plain_attribute(item)) for name, item in given.items()])
+    if given:  # names interned: thousands of waiting events share one "FirstName", as orjson's key cache gives
+        pairs = tuple(
+            [(intern(name), item if type(item) is str else _plain_attribute(item)) for name, item in given.items()]
+        )
     else:
         pairs = ()
     lead = Lead(lead_id, email, fsp_id, fsp_type, cookie, pairs)

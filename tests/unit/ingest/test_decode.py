@@ -451,3 +451,12 @@ def test_a_plain_lead_event_takes_the_plain_path() -> None:
     assert taken == decode_event(given, plain_path=False)
     assert taken.lead.attributes == (("N", "5"),)
     assert _plain_lead_event(raw.replace(b'"N":5', b'"N":5.5'), message(None, raw=raw)) is None
+
+
+def test_waiting_events_share_their_attribute_names_on_either_path() -> None:
+    raw = b'{"event_id":"e","lead":{"Email":"a@x.com","attributes":{"FirstName":"Ada","City":"Paris"}}}'
+    for plain_path in (True, False):
+        first, second = (decode_event(message(None, raw=raw), plain_path=plain_path) for _ in range(2))
+        assert isinstance(first, LeadChange)
+        assert isinstance(second, LeadChange)
+        assert all(a[0] is b[0] for a, b in zip(first.lead.attributes, second.lead.attributes, strict=True))
