@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from sys import intern
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -303,9 +302,12 @@ def _plain_lead_event(value: bytes, message: RawMessage) -> LeadChange | None:
     if lead_id is None and fsp_id is None and cookie is None and email is None:
         return None
     given = raw.attributes
-    if given:  # names interned: thousands of waiting events share one "FirstName", as orjson's key cache gives
+    if given:  # names shared: thousands of waiting events hold one "FirstName", as orjson's key cache gives
         pairs = tuple(
-            [(intern(name), item if type(item) is str else _plain_attribute(item)) for name, item in given.items()]
+            [
+                (_known_name(name) or _shared_name(name), item if type(item) is str else _plain_attribute(item))
+                for name, item in given.items()
+            ]
         )
     else:
         pairs = ()
@@ -313,6 +315,20 @@ def _plain_lead_event(value: bytes, message: RawMessage) -> LeadChange | None:
     workspace = body.workspace or None
     key, lookup, identities = lead_names(lead, workspace, email_attribute=given is not None and "Email" in given)
     return LeadChange(body.event_id, key, lead, workspace, body.return_lead or False, message, lookup, identities)
+
+
+# Attribute names seen, each kept once (names are never empty): bounded as orjson's key cache is, so names nobody
+# repeats neither grow it without end nor, once it is full, displace the ones every event carries.
+MAX_SHARED_NAMES: Final = 4096
+MAX_SHARED_NAME_CHARS: Final = 64
+_SHARED_NAMES: Final[dict[str, str]] = {}
+_known_name: Final = _SHARED_NAMES.get
+
+
+def _shared_name(name: str) -> str:
+    if len(name) <= MAX_SHARED_NAME_CHARS and len(_SHARED_NAMES) < MAX_SHARED_NAMES:
+        _SHARED_NAMES[name] = name
+    return name
 
 
 def _plain_attribute(item: object) -> str:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.ingest import decode
 from pipeline.ingest.decode import _plain_lead_event, decode_event
 from pipeline.records import DeadLetterReason, ForeignSysType, InvalidEvent, LeadChange, MObjectChange, SyncOperation
 from tests.hostile import POSITIONS, any_json, with_value
@@ -460,3 +461,16 @@ def test_waiting_events_share_their_attribute_names_on_either_path() -> None:
         assert isinstance(first, LeadChange)
         assert isinstance(second, LeadChange)
         assert all(a[0] is b[0] for a, b in zip(first.lead.attributes, second.lead.attributes, strict=True))
+
+
+def test_the_shared_attribute_names_are_bounded_in_number_and_length() -> None:
+    many = ",".join(f'"n{i}":"v"' for i in range(1000)).encode()
+    for start in range(6):
+        raw = (
+            b'{"event_id":"e","lead":{"Email":"a@x.com","attributes":{' + many.replace(b'"n', b'"%d-n' % start) + b"}}}"
+        )
+        assert isinstance(decode_event(message(None, raw=raw)), LeadChange)
+    long_name = "L" * (decode.MAX_SHARED_NAME_CHARS + 1)
+    decode_event(message({"event_id": "e", "lead": {"Email": "a@x.com", "attributes": {long_name: "v"}}}))
+    assert len(decode._SHARED_NAMES) <= decode.MAX_SHARED_NAMES
+    assert long_name not in decode._SHARED_NAMES
