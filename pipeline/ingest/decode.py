@@ -303,9 +303,14 @@ def _plain_lead_event(value: bytes, message: RawMessage) -> LeadChange | None:
         return None
     given = raw.attributes
     if given:  # names shared: thousands of waiting events hold one "FirstName", as orjson's key cache gives
+        # Values rendered as `_attributes` renders them: text as it is, integers as Python writes them, the rest
+        # (booleans, null) by `render_value`.
         pairs = tuple(
             [
-                (_known_name(name) or _shared_name(name), item if type(item) is str else _plain_attribute(item))
+                (
+                    _known_name(name) or _shared_name(name),
+                    item if type(item) is str else str(item) if type(item) is int else render_value(item, name),
+                )
                 for name, item in given.items()
             ]
         )
@@ -329,15 +334,6 @@ def _shared_name(name: str) -> str:
     if len(name) <= MAX_SHARED_NAME_CHARS and len(_SHARED_NAMES) < MAX_SHARED_NAMES:
         _SHARED_NAMES[name] = name
     return name
-
-
-def _plain_attribute(item: object) -> str:
-    """An integer, boolean or null attribute value (all `_PlainLead` holds but text) as `render_value` writes it."""
-    if item is None:
-        return ""
-    if item is True or item is False:
-        return "true" if item else "false"
-    return str(item)
 
 
 def decode_event(message: RawMessage, *, plain_path: bool = True) -> Event | InvalidEvent:
